@@ -1,0 +1,86 @@
+"""``mcpswarm selfbench server``: our reference server against the official SDK's, same client, same cores."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from pytest_mcpswarm.errors import UsageError
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "selfbench",
+        help="measure our reference server against the official MCP SDK server",
+        description="Measure our reference server against the official MCP SDK server on this machine.",
+    )
+    targets = parser.add_subparsers(dest="target", metavar="TARGET", required=True)
+    server = targets.add_parser(
+        "server",
+        help="HTTP req/s of ours vs the SDK (wrk, one core each) and our WebSocket tools/call/s",
+        description=(
+            "Start our server and the official mcp SDK server (MCPServer, stateless, JSON replies, "
+            "uvicorn+uvloop+httptools, 1 worker), each pinned to one core; check one echo tools/call "
+            "reply from each; then drive both with the same wrk command from another core."
+        ),
+    )
+    server.add_argument(
+        "--duration", type=float, default=10.0, help="seconds measured per server (default 10)"
+    )
+    server.add_argument(
+        "--warmup", type=float, default=2.0, help="seconds of warm-up before each (default 2)"
+    )
+    server.add_argument("--connections", type=int, default=32, help="HTTP connections (default 32)")
+    server.add_argument("--threads", type=int, default=1, help="wrk threads (default 1: one client core)")
+    server.add_argument(
+        "--client",
+        choices=("auto", "wrk", "python"),
+        default="auto",
+        help="HTTP load client: wrk, our Python driver, or auto (wrk if installed)",
+    )
+    server.add_argument("--ws-connections", type=int, default=4, help="WebSocket connections (default 4)")
+    server.add_argument("--ws-inflight", type=int, default=64, help="tools/call in flight per WS connection")
+    server.add_argument("--no-ws", dest="ws", action="store_false", help="skip the WebSocket measurement")
+    server.add_argument("--ours-port", type=int, default=0, help="port for our server (default: a free one)")
+    server.add_argument(
+        "--sdk-port", type=int, default=0, help="port for the SDK server (default: a free one)"
+    )
+    server.add_argument(
+        "--json", type=Path, metavar="FILE", help="also write the figures and machine info here"
+    )
+    server.add_argument("--strict", action="store_true", help="exit 1 when a goal is not met")
+    server.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    # Imported here, not at the top, so `mcpswarm --help` does not pay for rich, orjson and picows.
+    from rich.console import Console  # noqa: PLC0415
+
+    from pytest_mcpswarm.selfbench import report, runner  # noqa: PLC0415
+
+    for option in ("ours_port", "sdk_port"):
+        if not 0 <= getattr(args, option) <= 65535:
+            raise UsageError(f"--{option.replace('_', '-')} must be a TCP port (0-65535)")
+    settings = runner.Settings(
+        duration=args.duration,
+        warmup=args.warmup,
+        connections=args.connections,
+        threads=args.threads,
+        ws=args.ws,
+        ws_connections=args.ws_connections,
+        ws_inflight=args.ws_inflight,
+        client=args.client,
+        ours_port=args.ours_port,
+        sdk_port=args.sdk_port,
+    )
+    console = Console(soft_wrap=True)
+    err = Console(stderr=True, soft_wrap=True)
+    outcome = runner.run(settings, lambda line: err.print(f"selfbench: {line}", highlight=False, style="dim"))
+    report.render(outcome, settings, console)
+    if args.json is not None:
+        report.write_json(outcome, settings, args.json)
+        console.print(f"wrote {args.json}", highlight=False)
+    sys.stdout.flush()
+    return 1 if args.strict and not report.goals_met(outcome) else 0

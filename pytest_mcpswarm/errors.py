@@ -1,0 +1,109 @@
+"""Every user-facing error, as a type.
+
+Each class is one entry of the error catalogue: its docstring is the cause a
+user sees in docs/TROUBLESHOOTING.md and ``fix`` is the default remedy.  The
+message always says what was wrong *and* what to do, so the CLI and the
+pytest plugin can print ``str(exc)`` on one line instead of a traceback.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class MCPSwarmError(Exception):
+    """Base of every error this package raises on purpose."""
+
+    fix: ClassVar[str] = ""
+
+    def __init__(self, problem: str, *, fix: str | None = None) -> None:
+        self.problem = problem
+        self.fix_text = self.fix if fix is None else fix
+        super().__init__(problem)
+
+    def __str__(self) -> str:
+        return f"{self.problem} — {self.fix_text}" if self.fix_text else self.problem
+
+
+class UsageError(MCPSwarmError):
+    """An option, profile field or SLA expression has a value that is not accepted."""
+
+    fix = "see `mcpswarm --help` or docs/RUNNING_BENCHMARKS.md for the accepted form"
+
+
+class ProtocolError(MCPSwarmError):
+    """The peer sent bytes that are not valid JSON-RPC 2.0 / MCP.
+
+    ``kind`` is the suffix of the ``protocol:<kind>`` error key in reports:
+    ``malformed``, ``unmatched_id`` or ``version``.
+    """
+
+    fix = "check that the target is an MCP server and speaks a supported protocol revision"
+
+    def __init__(self, problem: str, *, kind: str = "malformed", fix: str | None = None) -> None:
+        self.kind = kind
+        super().__init__(problem, fix=fix)
+
+
+class TransportError(MCPSwarmError):
+    """The connection to the MCP server failed or broke.
+
+    ``kind`` is the suffix of the ``transport:<kind>`` error key in reports:
+    ``refused``, ``reset``, ``closed``, ``tls``, ``timeout`` or ``http_<status>``.
+    """
+
+    fix = "check that the server is running and that the URL's scheme, host, port and path are right"
+
+    def __init__(self, problem: str, *, kind: str = "closed", fix: str | None = None) -> None:
+        self.kind = kind
+        super().__init__(problem, fix=fix)
+
+
+class McpCallError(MCPSwarmError):
+    """The server answered a request with a JSON-RPC error.
+
+    ``code``, ``message`` and ``data`` are the server's error object; ``method``
+    is what we asked for.  The report key is ``rpc:<code>``.
+    """
+
+    fix = "the server refused the call: check the method name, its arguments and the server's log"
+
+    def __init__(self, method: str, code: int, message: str, data: object = None) -> None:
+        self.method = method
+        self.code = code
+        self.message = message
+        self.data = data
+        super().__init__(f"{method} failed with JSON-RPC error {code}: {message}")
+
+
+class TargetError(UsageError):
+    """A target URL is malformed or uses a scheme no transport serves."""
+
+    fix = (
+        "use ws://HOST:PORT/PATH, wss://..., http://HOST:PORT/mcp, https://..., "
+        "tcp://HOST:PORT or stdio:COMMAND"
+    )
+
+
+class ServerStartError(MCPSwarmError):
+    """A server process this tool started did not come up."""
+
+    fix = "read the server output shown above; if the port is in use, pick another with --port"
+
+
+class PortInUseError(ServerStartError):
+    """The TCP port asked for is already bound by another process."""
+
+    fix = "stop the process holding the port (`ss -ltnp`) or choose another port with --port"
+
+
+def catalogue() -> list[type[MCPSwarmError]]:
+    """Every error class, base first, for docs/TROUBLESHOOTING.md."""
+    seen: list[type[MCPSwarmError]] = []
+    stack: list[type[MCPSwarmError]] = [MCPSwarmError]
+    while stack:
+        cls = stack.pop(0)
+        if cls not in seen:
+            seen.append(cls)
+            stack.extend(cls.__subclasses__())
+    return seen

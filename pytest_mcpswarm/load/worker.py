@@ -1,0 +1,76 @@
+"""A generator process: reads a ``RunPlan`` on stdin, runs it, writes JSON lines on stdout.
+
+Lines: ``{"type": "second", ...}`` once per second for live displays, then
+one ``{"type": "done", "snapshot": ..., "gauges": ..., "schedule_lag": ...}``
+or ``{"type": "error", "message": ...}``.  Stdout carries nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Any
+
+import orjson
+
+from pytest_mcpswarm.errors import MCPSwarmError
+from pytest_mcpswarm.load.engine import Engine
+from pytest_mcpswarm.load.plan import RunPlan
+from pytest_mcpswarm.procs import die_with_parent
+
+
+def _emit(message: dict[str, Any]) -> None:
+    sys.stdout.buffer.write(orjson.dumps(message) + b"\n")
+    sys.stdout.buffer.flush()
+
+
+def _second(engine: Engine, now_s: float) -> None:
+    index = int(now_s) - 1
+    window = engine.snapshot.series.window(index)
+    _emit(
+        {
+            "type": "second",
+            "t": index,
+            "window": window.to_dict(),
+            "active": engine.active,
+        }
+    )
+
+
+def done_message(engine: Engine) -> dict[str, Any]:
+    return {
+        "type": "done",
+        "snapshot": engine.snapshot.to_dict(),
+        "gauges": engine.gauges(),
+        "schedule_lag": engine.schedule_lag.to_dict(),
+    }
+
+
+async def run_engine(plan: RunPlan, *, live: bool = False) -> Engine:
+    engine = Engine(plan, on_second=_second if live else None)
+    await engine.run()
+    return engine
+
+
+def main() -> int:
+    die_with_parent()
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        pass
+    try:
+        plan = RunPlan.from_dict(orjson.loads(sys.stdin.buffer.readline()))
+        engine = asyncio.run(run_engine(plan, live=True))
+    except MCPSwarmError as exc:
+        _emit({"type": "error", "message": str(exc)})
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    _emit(done_message(engine))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,332 @@
+"""WebSocket client transport on picows: one TEXT frame per JSON-RPC message.
+
+picows parses frames in C and hands each one to ``on_ws_frame``, which calls
+``sink.on_message`` directly: no queue, no Future, no task per message.
+``send`` goes straight to ``WSTransport.send``, which masks in C and issues
+one ``send(2)``.  A per-tick cork (queue frames, write once per loop
+iteration) was measured and was not faster: 212K vs 216K round trips/s at
+10 connections x 64 in flight, because masking the frames in Python costs
+what the saved syscalls gain.  So there is no batching knob.
+
+``newline=True`` is erlmcp's framing: each frame we send ends in ``\\n`` and
+received text is a stream of ``\\n``-terminated lines, which may be split
+across or packed into frames; :class:`LineSplitter` reassembles them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+from picows import (
+    WSCloseCode,
+    WSFrame,
+    WSHandshakeError,
+    WSListener,
+    WSMsgType,
+    WSTransport,
+    ws_connect,
+)
+
+from pytest_mcpswarm.errors import TargetError, TransportError
+from pytest_mcpswarm.transport.base import MessageSink, SendMeta
+
+__all__ = ["LineSplitter", "WebSocketTransport"]
+
+_TEXT = WSMsgType.TEXT
+_CONT = WSMsgType.CONTINUATION
+_BINARY = WSMsgType.BINARY
+_CLOSE = WSMsgType.CLOSE
+
+
+class LineSplitter:
+    """Turns a byte stream into ``\\n``-terminated lines, holding a partial line between feeds.
+
+    Empty lines are skipped: erlmcp-style peers may send a bare ``\\n`` as a
+    keep-alive, and an empty string is never a JSON-RPC message.
+    """
+
+    __slots__ = ("_partial",)
+
+    def __init__(self) -> None:
+        self._partial = b""
+
+    @property
+    def pending(self) -> int:
+        """Bytes of an unfinished line held back."""
+        return len(self._partial)
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        if self._partial:
+            chunk = self._partial + chunk
+        lines = chunk.split(b"\n")
+        self._partial = lines.pop()
+        return [line for line in lines if line]
+
+
+class _Listener(WSListener):
+    """picows callback object; lives exactly as long as one connection."""
+
+    def __init__(self, owner: WebSocketTransport, sink: MessageSink) -> None:
+        super().__init__()
+        self._owner = owner
+        self._sink = sink
+        self._on_message = sink.on_message  # bound once: saves an attribute lookup per frame
+        self._fragments: list[bytes] | None = None
+        self._fragment_bytes = 0
+        self._lines = LineSplitter() if owner.newline else None
+        self._max = owner.max_message_bytes
+        self.error: TransportError | None = None
+        self.paused: asyncio.Future[None] | None = None
+
+    def on_ws_connected(self, transport: WSTransport) -> None:
+        self._owner._connected(self, transport)
+
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        msg_type = frame.msg_type
+        if msg_type is _TEXT and frame.fin and self._fragments is None:
+            if self._lines is None:
+                self._on_message(frame.get_payload_as_bytes())
+            else:
+                for line in self._lines.feed(frame.get_payload_as_bytes()):
+                    self._on_message(line)
+                if self._lines.pending > self._max:
+                    self._fail(transport, "a newline-framed message grew past max_message_bytes")
+            return
+        if msg_type is _TEXT or msg_type is _CONT:
+            self._fragment(transport, frame)
+        elif msg_type is _BINARY:
+            # MCP over WebSocket carries JSON text only; binary means the peer is not an MCP server.
+            self._fail(
+                transport,
+                "the server sent a binary WebSocket frame; MCP messages must be text frames",
+                WSCloseCode.UNSUPPORTED_DATA,
+            )
+        elif msg_type is _CLOSE:
+            code = frame.get_close_code()
+            reason = frame.get_close_reason()
+            if not self._owner.closing:
+                self.error = TransportError(
+                    f"the server closed the WebSocket (code {code.value}"
+                    + (f", reason {reason!r})" if reason else ")"),
+                    kind="closed",
+                )
+            transport.send_close(code if code is not WSCloseCode.NO_INFO else WSCloseCode.OK)
+            transport.disconnect()
+        # PING is answered by picows (enable_auto_pong); PONG needs nothing.
+
+    def _fragment(self, transport: WSTransport, frame: WSFrame) -> None:
+        # A message split into several frames: rare for JSON-RPC, but legal.
+        if frame.msg_type is _TEXT:
+            if self._fragments is not None:
+                self._fail(transport, "a new text frame started inside a fragmented message")
+                return
+            self._fragments = []
+            self._fragment_bytes = 0
+        elif self._fragments is None:
+            self._fail(transport, "a continuation frame arrived with no message to continue")
+            return
+        payload = frame.get_payload_as_bytes()
+        self._fragment_bytes += len(payload)
+        if self._fragment_bytes > self._max:
+            self._fail(
+                transport, "a fragmented message grew past max_message_bytes", WSCloseCode.MESSAGE_TOO_BIG
+            )
+            return
+        self._fragments.append(payload)
+        if frame.fin:
+            data = b"".join(self._fragments)
+            self._fragments = None
+            if self._lines is None:
+                self._on_message(data)
+            else:
+                for line in self._lines.feed(data):
+                    self._on_message(line)
+
+    def _fail(
+        self, transport: WSTransport, problem: str, code: WSCloseCode = WSCloseCode.PROTOCOL_ERROR
+    ) -> None:
+        if self.error is None:
+            self.error = TransportError(
+                problem, kind="protocol", fix="check that the URL points at an MCP WebSocket endpoint"
+            )
+        transport.send_close(code)
+        transport.disconnect()
+
+    def on_ws_disconnected(self, transport: WSTransport) -> None:
+        self._owner._disconnected(self)
+
+    def pause_writing(self) -> None:
+        if self.paused is None:
+            self.paused = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        fut, self.paused = self.paused, None
+        if fut is not None and not fut.done():
+            fut.set_result(None)
+
+
+class WebSocketTransport:
+    """MCP over WebSocket (``ws://`` / ``wss://``), one connection per instance."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        newline: bool = False,
+        headers: Mapping[str, str] | None = None,
+        connect_timeout: float = 10.0,
+        max_message_bytes: int = 16 * 1024 * 1024,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("ws", "wss") or not parts.hostname:
+            raise TargetError(f"{url!r} is not a WebSocket URL")
+        self.url = url
+        self.newline = newline
+        self.headers = dict(headers or {})
+        self.connect_timeout = connect_timeout
+        self.max_message_bytes = max_message_bytes
+        self.ssl_context = ssl_context
+        self.closing = False
+        self._protocol_version: str | None = None
+        self._ws: WSTransport | None = None
+        self._listener: _Listener | None = None
+        self._sink: MessageSink | None = None
+        self._open = False
+        self._send = self._send_closed
+        self._gone: asyncio.Future[None] | None = None
+
+    # -- ClientTransport ---------------------------------------------------------------
+
+    async def connect(self, sink: MessageSink) -> None:
+        if self._ws is not None:
+            raise TransportError("connect() called twice on one WebSocketTransport", kind="closed")
+        self._sink = sink
+        try:
+            async with asyncio.timeout(self.connect_timeout):
+                ws, listener = await ws_connect(
+                    lambda: _Listener(self, sink),
+                    self.url,
+                    ssl_context=self.ssl_context,
+                    websocket_handshake_timeout=self.connect_timeout,
+                    max_frame_size=self.max_message_bytes,
+                    extra_headers=self.headers or None,
+                    enable_auto_pong=True,
+                )
+        except WSHandshakeError as exc:
+            raise self._handshake_error(exc) from exc
+        except TimeoutError as exc:
+            raise TransportError(
+                f"no WebSocket handshake from {self.url} within {self.connect_timeout:g}s", kind="timeout"
+            ) from exc
+        except ssl.SSLError as exc:
+            raise TransportError(f"TLS handshake with {self.url} failed: {exc}", kind="tls") from exc
+        except ConnectionRefusedError as exc:
+            raise TransportError(f"connection to {self.url} refused", kind="refused") from exc
+        except ConnectionResetError as exc:
+            raise TransportError(
+                f"{self.url} reset the connection during the handshake", kind="reset"
+            ) from exc
+        except OSError as exc:
+            raise TransportError(f"cannot connect to {self.url}: {exc}", kind="refused") from exc
+        assert isinstance(listener, _Listener) and listener is self._listener and ws is self._ws
+        # The server may already have sent messages, or even closed: the sink has seen that
+        # through the listener, exactly as it would have a moment later.
+
+    def _connected(self, listener: _Listener, ws: WSTransport) -> None:
+        # Called by picows the moment the handshake completes, before ws_connect() returns,
+        # so frames that arrive in the same read are never seen by a half-set-up transport.
+        self._ws = ws
+        self._listener = listener
+        self._open = True
+        self._gone = asyncio.get_running_loop().create_future()
+        raw_send = ws.send
+        if self.newline:
+
+            def send_line(data: bytes, meta: SendMeta) -> None:
+                raw_send(_TEXT, data if data.endswith(b"\n") else data + b"\n")
+
+            self._send = send_line
+        else:
+
+            def send_frame(data: bytes, meta: SendMeta) -> None:
+                raw_send(_TEXT, data)
+
+            self._send = send_frame
+
+    def send(self, data: bytes, meta: SendMeta) -> None:
+        # Indirection through a closure picked at connect time keeps the hot path branch-free.
+        self._send(data, meta)
+
+    async def drain(self) -> None:
+        listener = self._listener
+        if listener is not None and listener.paused is not None:
+            await listener.paused
+        if not self._open:
+            self._send_closed(b"", SendMeta("drain"))
+
+    async def close(self) -> None:
+        ws = self._ws
+        if ws is None or self.closing:
+            return
+        self.closing = True
+        if not ws.is_disconnected:
+            ws.send_close(WSCloseCode.OK)
+            assert self._gone is not None
+            try:
+                async with asyncio.timeout(2.0):
+                    await asyncio.shield(self._gone)
+            except TimeoutError:
+                ws.disconnect(graceful=False)
+                await ws.wait_disconnected()
+
+    @property
+    def is_open(self) -> bool:
+        return self._open
+
+    @property
+    def protocol_version(self) -> str | None:
+        return self._protocol_version
+
+    @protocol_version.setter
+    def protocol_version(self, value: str | None) -> None:
+        self._protocol_version = value
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _send_closed(self, data: bytes, meta: SendMeta) -> None:
+        raise TransportError(f"the WebSocket to {self.url} is closed", kind="closed")
+
+    def _disconnected(self, listener: _Listener) -> None:
+        if self._listener is not listener:
+            return  # handshake never completed here: connect() raises instead
+        self._open = False
+        self._send = self._send_closed
+        listener.resume_writing()  # wake drain() waiters; they will see the closed state
+        if self._gone is not None and not self._gone.done():
+            self._gone.set_result(None)
+        assert self._sink is not None
+        error = listener.error
+        if error is None and not self.closing:
+            error = TransportError(
+                f"the connection to {self.url} dropped without a close frame", kind="reset"
+            )
+        self._sink.on_closed(None if self.closing and listener.error is None else error)
+
+    def _handshake_error(self, exc: WSHandshakeError) -> TransportError:
+        status = exc.response.status if exc.response is not None else None
+        if status is None:
+            return TransportError(f"WebSocket handshake with {self.url} failed: {exc}", kind="closed")
+        code = int(status)
+        if code == 404:
+            return TransportError(
+                f"{self.url} answered the WebSocket upgrade with HTTP 404",
+                kind="http_404",
+                fix="the path is probably wrong: erlmcp serves MCP over WebSocket at /mcp/ws",
+            )
+        return TransportError(
+            f"{self.url} refused the WebSocket upgrade with HTTP {code}", kind=f"http_{code}"
+        )
