@@ -1,1 +1,4 @@
-"""Fixtures and defaults for this repository's own benchmarks/ (the plugin itself loads via its entry point)."""
+"""Fixtures and defaults for this repository's own benchmarks/.
+
+The plugin itself is loaded by its pytest11 entry point, never from here.
+"""

@@ -56,9 +56,9 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # Imported here, not at the top, so `mcpswarm --help` does not pay for rich, orjson and picows.
-    from rich.console import Console  # noqa: PLC0415
+    from rich.console import Console
 
-    from pytest_mcpswarm.selfbench import report, runner  # noqa: PLC0415
+    from pytest_mcpswarm.selfbench import report, runner
 
     for option in ("ours_port", "sdk_port"):
         if not 0 <= getattr(args, option) <= 65535:
@@ -77,10 +77,12 @@ def run(args: argparse.Namespace) -> int:
     )
     console = Console(soft_wrap=True)
     err = Console(stderr=True, soft_wrap=True)
-    outcome = runner.run(settings, lambda line: err.print(f"selfbench: {line}", highlight=False, style="dim"))
+    outcome = runner.run(
+        settings, lambda line: err.print(f"selfbench: {line}", highlight=False, markup=False, style="dim")
+    )
     report.render(outcome, settings, console)
     if args.json is not None:
         report.write_json(outcome, settings, args.json)
-        console.print(f"wrote {args.json}", highlight=False)
+        console.print(f"wrote {args.json}", highlight=False, markup=False)
     sys.stdout.flush()
     return 1 if args.strict and not report.goals_met(outcome) else 0

@@ -58,7 +58,7 @@ def register(subparsers: Any) -> None:
         help="extra allowed Origin (repeatable; '*' allows all); others than loopback get 403",
     )
     p.add_argument("--fault", action="append", default=[], metavar="SPEC",
-                   help=f"inject a fault (repeatable): {ACCEPTED_FORMS}")  # fmt: skip
+                   help="inject a fault (repeatable): " + ACCEPTED_FORMS.replace("%", "%%"))  # fmt: skip
     p.add_argument("--seed", type=int, default=None, help="seed the fault decisions for a reproducible run")
     p.add_argument(
         "--replica",

@@ -14,6 +14,7 @@ fails when the connection dies, so it is never counted twice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
@@ -82,9 +83,7 @@ class LoadConnection:
                 await self._connect()
                 backoff = 0.05
                 await self._wait_closed()
-            except (TransportError, ProtocolError) as exc:
-                self.engine.connect_failed(self, exc)
-            except MCPSwarmError as exc:
+            except (MCPSwarmError, TimeoutError) as exc:
                 self.engine.connect_failed(self, exc)
             await self._close_transport()
             if not self.wanted:
@@ -129,10 +128,8 @@ class LoadConnection:
         if was_ready:
             self.engine.disconnected(self)
         if transport is not None:
-            try:
+            with contextlib.suppress(TransportError, TimeoutError, OSError):
                 await asyncio.wait_for(transport.close(), 5.0)
-            except (TransportError, TimeoutError, OSError):
-                pass
 
     def _flush_lifecycle(self) -> None:
         assert self.lifecycle is not None and self.transport is not None

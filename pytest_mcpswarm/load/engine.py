@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from pytest_mcpswarm.errors import MCPSwarmError
+from pytest_mcpswarm.errors import MCPSwarmError, ProtocolError, TransportError
 from pytest_mcpswarm.load.connection import LoadConnection
 from pytest_mcpswarm.load.plan import RunPlan
 from pytest_mcpswarm.load.requests import RequestTemplate, build_template, weighted_cycle
@@ -120,12 +120,17 @@ class Engine:
         self.active -= 1
         self._window.disconnects += 1
 
-    def connect_failed(self, conn: LoadConnection, exc: MCPSwarmError) -> None:
+    def connect_failed(self, conn: LoadConnection, exc: MCPSwarmError | TimeoutError) -> None:
         self.failed += 1
-        kind = getattr(exc, "kind", type(exc).__name__)
-        key = f"{'protocol' if type(exc).__name__ == 'ProtocolError' else 'transport'}:{kind}"
+        if isinstance(exc, ProtocolError):
+            key = f"protocol:{exc.kind}"
+        elif isinstance(exc, TransportError):
+            key = f"transport:{exc.kind}"
+        elif isinstance(exc, TimeoutError):
+            key = "transport:timeout"
+        else:
+            key = f"usage:{type(exc).__name__}"
         self.connect_errors[key] = self.connect_errors.get(key, 0) + 1
-        self.last_connect_error = str(exc)
 
     # -- the run ------------------------------------------------------------------------------
 

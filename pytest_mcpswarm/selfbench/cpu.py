@@ -12,6 +12,7 @@ import os
 import platform
 import shutil
 import sys
+import time
 from dataclasses import dataclass
 from importlib import metadata
 
@@ -43,6 +44,25 @@ def plan() -> Placement:
     if len(cores) < 2:
         return Placement(None, None, f"only {len(cores)} core available: running unpinned")
     return Placement(cores[0], cores[1])
+
+
+def _cpu_times() -> tuple[int, int]:
+    """(busy, total) jiffies over all CPUs, from the first line of /proc/stat."""
+    with open("/proc/stat", encoding="ascii") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def background_load(seconds: float = 0.5) -> float | None:
+    """Share of all CPUs busy while we are idle: other workloads skew every figure we take."""
+    try:
+        busy0, total0 = _cpu_times()
+        time.sleep(seconds)
+        busy1, total1 = _cpu_times()
+    except (OSError, ValueError, IndexError):
+        return None
+    return (busy1 - busy0) / (total1 - total0) if total1 > total0 else None
 
 
 def _cpu_model() -> str:

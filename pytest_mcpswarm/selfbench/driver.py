@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from pytest_mcpswarm.errors import MCPSwarmError
+from pytest_mcpswarm.selfbench.procs import die_with_parent
 
 
 class DriverError(MCPSwarmError):
@@ -29,7 +30,13 @@ def run_driver(
     command = [*prefix, sys.executable, "-m", module, *args]
     try:
         done = subprocess.run(
-            command, capture_output=True, text=True, timeout=budget, check=False, start_new_session=True
+            command,
+            capture_output=True,
+            text=True,
+            timeout=budget,
+            check=False,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
         )
     except subprocess.TimeoutExpired:
         raise DriverError(f"{module} did not finish within {budget:.0f} s") from None

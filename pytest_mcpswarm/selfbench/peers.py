@@ -8,10 +8,10 @@ so neither a failed run nor a SIGKILLed harness leaves a server behind.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import http.client
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pytest_mcpswarm.errors import PortInUseError, ServerStartError, TransportError
+from pytest_mcpswarm.selfbench.procs import die_with_parent, signal_group
 from pytest_mcpswarm.selfbench.request import HTTP_PATH, ToolCall, check_reply, json_payload
 
 HOST = "127.0.0.1"
-_PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,25 +67,14 @@ class RunningPeer:
     def stop(self) -> None:
         """TERM the whole process group, KILL it if it lingers, and reap."""
         if self.proc.poll() is None:
-            _signal_group(self.proc.pid, signal.SIGTERM)
+            signal_group(self.proc.pid, signal.SIGTERM)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(timeout=5)
         # Workers may outlive a leader that exited on TERM: KILL the group regardless.
-        _signal_group(self.proc.pid, signal.SIGKILL)
+        signal_group(self.proc.pid, signal.SIGKILL)
         if self.proc.poll() is None:
             self.proc.wait(timeout=5)
         self.log.unlink(missing_ok=True)
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, sig)
-
-
-def _die_with_parent() -> None:
-    """Child-side, before exec: die when the harness dies, even by SIGKILL (Linux only)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def free_port() -> int:
@@ -120,7 +109,7 @@ def start(spec: PeerSpec, port: int, prefix: list[str], *, timeout: float = 30.0
             stderr=subprocess.STDOUT,
             start_new_session=True,
             # The harness starts no threads, so a preexec_fn cannot deadlock on a lock held across fork.
-            preexec_fn=_die_with_parent,  # noqa: PLW1509
+            preexec_fn=die_with_parent,  # noqa: PLW1509
         )
     except OSError as exc:
         os.close(fd)
@@ -146,7 +135,8 @@ def _wait_listening(peer: RunningPeer, timeout: float) -> None:
             said = peer.last_output()
             raise ServerStartError(
                 f"the {peer.spec.label} server exited with status {code} before listening on port {peer.port}"
-                + (f": {said}" if said else "")
+                + (f": {said}" if said else ""),
+                fix=f"run `{shlex.join(peer.command)}` by hand to see its whole output",
             )
         try:
             with socket.create_connection((HOST, peer.port), timeout=0.5):
@@ -155,7 +145,8 @@ def _wait_listening(peer: RunningPeer, timeout: float) -> None:
             pass
         if time.monotonic() > deadline:
             raise ServerStartError(
-                f"the {peer.spec.label} server did not listen on port {peer.port} within {timeout:.0f} s"
+                f"the {peer.spec.label} server did not listen on port {peer.port} within {timeout:.0f} s",
+                fix=f"run `{shlex.join(peer.command)}` by hand to see why",
             )
         time.sleep(0.05)
 

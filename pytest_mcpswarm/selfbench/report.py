@@ -24,19 +24,23 @@ def _verdict(ok: bool) -> str:
 
 def render(outcome: Outcome, settings: Settings, console: Console) -> None:
     for note in outcome.notes:
-        console.print(note, highlight=False)
+        console.print(note, highlight=False, markup=False)
     m = outcome.machine
     if m.get("server_core") is not None:
         where = f"server on core {m['server_core']}, client on core {m['client_core']}"
     else:
         where = "unpinned"
     client = outcome.http[0].client if outcome.http else outcome.client
-    label = "" if outcome.client == "wrk" else " [fallback: our Python HTTP driver, not wrk]"
+    if outcome.client == "wrk":
+        label, threads = "", f"{settings.threads} thread(s), "
+    else:
+        label, threads = " [fallback: our Python HTTP driver, not wrk]", ""
     console.print(
-        f"HTTP stateless tools/call (echo), client {client}{label}: {settings.threads} thread(s), "
+        f"HTTP stateless tools/call (echo), client {client}{label}: {threads}"
         f"{settings.connections} connections, {settings.duration:g} s after {settings.warmup:g} s warm-up; "
         f"{where}",
         highlight=False,
+        markup=False,
     )
     table = Table(box=box.SIMPLE_HEAD)
     for col in ("server", "req/s", "p50", "p99"):
@@ -45,13 +49,14 @@ def render(outcome: Outcome, settings: Settings, console: Console) -> None:
         table.add_row(f.server, f"{f.rps:,.0f}", _ms(f.p50_ms), _ms(f.p99_ms))
     console.print(table)
     for f in outcome.http:
-        console.print(f"  {f.server}: {f.command}", highlight=False, style="dim")
+        console.print(f"  {f.server}: {f.command}", highlight=False, markup=False, style="dim")
     ratio = outcome.ratio()
     if ratio is not None:
         verdict = _verdict(ratio >= HTTP_GOAL_RATIO)
         console.print(
-            f"ratio ours/SDK: {ratio:.1f}x (goal >= {HTTP_GOAL_RATIO:g}x per core: {verdict})",
+            f"ratio ours/SDK: {ratio:.2f}x (goal >= {HTTP_GOAL_RATIO:g}x per core: {verdict})",
             highlight=False,
+            markup=False,
         )
     if outcome.ws is not None:
         w = outcome.ws
@@ -60,6 +65,7 @@ def render(outcome: Outcome, settings: Settings, console: Console) -> None:
             f"(goal >= {WS_GOAL_RATE:,.0f}: {_verdict(w.rate >= WS_GOAL_RATE)}); "
             f"client {w.client}, {w.connections} connections x {w.inflight} in flight",
             highlight=False,
+            markup=False,
         )
 
 

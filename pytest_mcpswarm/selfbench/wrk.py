@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 from pytest_mcpswarm.errors import MCPSwarmError
+from pytest_mcpswarm.selfbench.procs import die_with_parent
 from pytest_mcpswarm.selfbench.request import ToolCall
 from pytest_mcpswarm.selfbench.results import HttpFigures
 
@@ -86,6 +87,7 @@ def run(
                 timeout=seconds + 30,
                 check=False,
                 start_new_session=True,
+                preexec_fn=die_with_parent,
             )
         except subprocess.TimeoutExpired:
             raise WrkError(f"wrk did not finish within {seconds + 30} s against {url}") from None

@@ -21,8 +21,11 @@ import orjson
 import uvloop
 from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 
-from pytest_mcpswarm.selfbench.request import ToolCall
+from pytest_mcpswarm.selfbench.request import ECHO_TEXT, ToolCall
 from pytest_mcpswarm.selfbench.wsframe import text_frame
+
+#: Every this-many-th reply is parsed in full; the byte checks alone could be fooled.
+_SAMPLE_MASK = 1023
 
 
 class _Tally:
@@ -30,6 +33,24 @@ class _Tally:
         self.replies = 0
         self.errors = 0
         self.closed = 0
+        self.sampled = 0
+        self.bad_sample: str | None = None
+
+
+def _sample_ok(payload: bytes, lowest_id: int, next_id: int) -> bool:
+    """A real echo result, answering an id this connection has sent."""
+    try:
+        msg = orjson.loads(payload)
+        rid, result = msg["id"], msg["result"]
+        texts = [c.get("text") for c in result["content"]]
+    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
+        return False
+    return (
+        isinstance(rid, int)
+        and lowest_id <= rid < next_id
+        and ECHO_TEXT in texts
+        and not result.get("isError")
+    )
 
 
 class _Client(WSListener):
@@ -62,10 +83,16 @@ class _Client(WSListener):
             return
         payload = frame.get_payload_as_bytes()
         # Cheap byte checks instead of a parse: the full reply was validated before the run.
+        tally = self._tally
         if b'"result"' in payload and b'"isError":true' not in payload:
-            self._tally.replies += 1
+            tally.replies += 1
+            if not tally.replies & _SAMPLE_MASK:
+                tally.sampled += 1
+                if not _sample_ok(payload, 1, self._next_id):
+                    tally.errors += 1
+                    tally.bad_sample = payload[:200].decode("utf-8", "replace")
         else:
-            self._tally.errors += 1
+            tally.errors += 1
         self._owed += 1
         if frame.last_in_buffer:
             self._flush()
@@ -92,9 +119,11 @@ async def _drive(
         transport.disconnect(graceful=False)
     if closed:
         return {"error": f"the server closed {closed} of {connections} WebSocket connections during the run"}
+    if tally.bad_sample is not None:
+        return {"error": f"a sampled WebSocket reply is not a valid echo result: {tally.bad_sample!r}"}
     if n == 0:
         return {"error": f"no successful tools/call reply over WebSocket ({e} error replies)"}
-    return {"requests": n, "errors": e, "seconds": seconds, "rate": n / seconds}
+    return {"requests": n, "errors": e, "seconds": seconds, "rate": n / seconds, "sampled": tally.sampled}
 
 
 def validate_one(url: str, timeout: float = 10.0) -> bytes:

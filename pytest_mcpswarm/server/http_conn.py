@@ -319,8 +319,9 @@ class HttpConnection(asyncio.Protocol):
         pv_raw = headers.get(_PV)
         pv = None if pv_raw is None else pv_raw.decode("latin-1")
         modern = pv is not None and pv not in v.HANDSHAKE_VERSIONS
-        if not modern and pv is None and type(msg) is dict:
-            # A body carrying the 2026-07-28 envelope without its header: the ladder says "mismatch".
+        if not modern and type(msg) is dict and _SID not in headers:
+            # A session-less body carrying the 2026-07-28 envelope under a missing or handshake-era
+            # header: the ladder's header rung then answers "mismatch" rather than "missing session".
             params = msg.get("params")
             meta = params.get("_meta") if type(params) is dict else None
             modern = type(meta) is dict and v.META_PROTOCOL_VERSION in meta

@@ -60,10 +60,10 @@ def open_transport(
         _no_headers(url, headers)
         return TcpTransport(parts.hostname, port)
     if scheme in ("ws", "wss"):
-        from pytest_mcpswarm.transport.ws import WebSocketTransport  # noqa: PLC0415 - picows on demand
+        from pytest_mcpswarm.transport.ws import WebSocketTransport
 
         return WebSocketTransport(url, newline=ws_newline, headers=headers)
-    from pytest_mcpswarm.transport.http import HttpTransport  # noqa: PLC0415 - HTTP stack on demand
+    from pytest_mcpswarm.transport.http import HttpTransport
 
     return HttpTransport(url, headers=headers)
 

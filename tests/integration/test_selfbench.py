@@ -11,6 +11,7 @@ import contextlib
 import ctypes
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -59,13 +60,16 @@ def _subreaper() -> Iterator[None]:
         libc.prctl(_PR_SET_CHILD_SUBREAPER, 0)
 
 
-def _run_cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+def _run_cli(
+    *args: str, timeout: float = 240, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "pytest_mcpswarm", "selfbench", "server", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
         check=False,
+        env=env,
     )
 
 
@@ -173,3 +177,18 @@ def test_without_wrk_the_python_driver_is_used_and_said(monkeypatch: pytest.Monk
     assert notes == ["wrk not found: apt-get install wrk"]
     with pytest.raises(UsageError, match="wrk not found"):
         runner._choose_client(runner.Settings(client="wrk"), [])
+
+
+@pytest.mark.slow
+def test_without_wrk_on_path_the_python_driver_runs_and_is_labelled(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    taskset = shutil.which("taskset")
+    if taskset is not None:
+        (bin_dir / "taskset").symlink_to(taskset)
+    env = {**os.environ, "PATH": str(bin_dir)}
+    done = _run_cli("--duration", "1", "--warmup", "0", "--no-ws", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "wrk not found: apt-get install wrk" in done.stdout.splitlines()
+    assert "[fallback: our Python HTTP driver, not wrk]" in done.stdout
+    assert re.search(r"^ratio ours/SDK: [\d.]+x", done.stdout, re.M), done.stdout
