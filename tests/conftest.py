@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import os
-import re
 import shutil
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 import pytest
 
-_LISTENING = re.compile(rb"listening on http://127\.0\.0\.1:(\d+)")
+from pytest_mcpswarm.server.launch import ServerProcess
 
 
 def require_system(ok: bool, what: str, how: str) -> None:
@@ -32,52 +28,16 @@ def require_binary(name: str, package: str) -> str:
     return path
 
 
-@dataclass
-class RunningServer:
-    port: int
-    proc: subprocess.Popen[bytes]
-
-    @property
-    def http(self) -> str:
-        return f"http://127.0.0.1:{self.port}/mcp"
-
-    @property
-    def ws(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/mcp/ws"
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-
 @pytest.fixture
-def reference_server() -> Iterator[Callable[..., RunningServer]]:
+def reference_server() -> Iterator[Callable[..., ServerProcess]]:
     """Factory: ``reference_server("--delay-ms", "5")`` starts ``mcpswarm serve`` on a free port."""
-    started: list[subprocess.Popen[bytes]] = []
+    started: list[ServerProcess] = []
 
-    def start(*args: str) -> RunningServer:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "pytest_mcpswarm", "serve", "--port", "0", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
-        started.append(proc)
-        assert proc.stdout is not None
-        seen = b""
-        for line in proc.stdout:
-            seen += line
-            match = _LISTENING.search(line)
-            if match:
-                return RunningServer(int(match.group(1)), proc)
-        raise AssertionError(f"server did not start: {seen.decode(errors='replace')}")
+    def start(*args: str) -> ServerProcess:
+        server = ServerProcess(args)
+        started.append(server)
+        return server.start()
 
     yield start
-    for proc in started:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
+    for server in started:
+        server.stop()

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 
-_PR_SET_PDEATHSIG = 1
+from pytest_mcpswarm import procs
 
 
 def die_with_parent() -> None:
     """``preexec_fn``: the kernel KILLs the child when the harness dies, even by SIGKILL (Linux only)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    procs.die_with_parent(signal.SIGKILL)
 
 
 def signal_group(pgid: int, sig: signal.Signals) -> None:

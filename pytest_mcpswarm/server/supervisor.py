@@ -11,7 +11,6 @@ so a SIGKILLed parent leaves no orphans behind.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import select
 import signal
@@ -20,10 +19,10 @@ import time
 from typing import Final, NoReturn
 
 from pytest_mcpswarm.errors import PortInUseError, ServerStartError
+from pytest_mcpswarm.procs import die_with_parent
 from pytest_mcpswarm.server.app import bind_socket, listening_line, run_worker
 from pytest_mcpswarm.server.config import ServerConfig
 
-PR_SET_PDEATHSIG: Final = 1
 READY_TIMEOUT_S: Final = 30.0
 STOP_GRACE_S: Final = 5.0
 MAX_RESTARTS_PER_MINUTE: Final = 10
@@ -40,16 +39,6 @@ def serve(config: ServerConfig) -> int:
         run_worker(config, sock, 0, lambda port: announce(config, port))
         return 0
     return _Supervisor(config).run()
-
-
-def _die_with_parent(parent: int) -> None:
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    except (OSError, AttributeError):  # not Linux: best effort only
-        pass
-    if os.getppid() != parent:  # the parent died before prctl took effect
-        os._exit(1)
 
 
 class _Stop(Exception):
@@ -104,7 +93,7 @@ class _Supervisor:
         try:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, signal.SIG_DFL)
-            _die_with_parent(parent)
+            die_with_parent(signal.SIGTERM, parent=parent)
             sock = bind_socket(self.config.host, self.port, reuse_port=True)
             run_worker(self.config, sock, worker, lambda _port: _mark(ready_w, b"+"))
         except PortInUseError:

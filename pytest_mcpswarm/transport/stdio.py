@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import os
 import shlex
 import signal
 import subprocess
-import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Final, Literal
 
 from pytest_mcpswarm.errors import TransportError
+from pytest_mcpswarm.procs import preexec_die_with_parent
 from pytest_mcpswarm.transport.base import MessageSink, SendMeta
 from pytest_mcpswarm.transport.framing import MAX_LINE_BYTES, LineChannel
 
@@ -29,22 +28,6 @@ StderrMode = Literal["inherit", "capture", "devnull"]
 HIGH_WATER: Final = 256 * 1024
 #: How much of a captured stderr we keep (the tail is what explains a crash).
 STDERR_KEEP: Final = 64 * 1024
-_PR_SET_PDEATHSIG: Final = 1
-
-
-def _die_with_parent() -> Callable[[], None] | None:
-    """A preexec_fn asking Linux to SIGKILL the child when the thread that forked it dies."""
-    if not sys.platform.startswith("linux"):
-        return None
-    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before fork: no dlsym in the child
-    parent = os.getpid()
-
-    def preexec() -> None:
-        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-        if os.getppid() != parent:  # we died between fork and prctl: nobody would kill the child
-            os._exit(1)
-
-    return preexec
 
 
 class _Protocol(asyncio.SubprocessProtocol):
@@ -139,7 +122,7 @@ class StdioTransport:
                 env=self.env,
                 cwd=self.cwd,
                 start_new_session=True,
-                preexec_fn=_die_with_parent(),
+                preexec_fn=preexec_die_with_parent(signal.SIGKILL),
             )
         except OSError as exc:  # not found, not executable, bad cwd
             raise TransportError(

@@ -17,8 +17,7 @@ from pytest_mcpswarm.load.controller import RunResult, run_inprocess, run_worker
 from pytest_mcpswarm.load.plan import RunPlan
 from pytest_mcpswarm.load.requests import MethodSpec
 from pytest_mcpswarm.load.shapes import Stage
-
-from ..conftest import RunningServer
+from pytest_mcpswarm.server.launch import ServerProcess
 
 ECHO = MethodSpec("tools/call", {"name": "echo", "arguments": {"text": "hi"}}, 1.0, "text")
 
@@ -42,7 +41,7 @@ def check_accounting(result: RunResult) -> dict[str, Any]:
     return outcomes.to_dict()
 
 
-def server_stats(server: RunningServer) -> dict[str, Any]:
+def server_stats(server: ServerProcess) -> dict[str, Any]:
     with urllib.request.urlopen(f"{server.base}/stats", timeout=5) as reply:
         data: dict[str, Any] = json.load(reply)
     return data
@@ -51,37 +50,39 @@ def server_stats(server: RunningServer) -> dict[str, Any]:
 @pytest.mark.parametrize("scheme", ["ws", "http"])
 @pytest.mark.parametrize("version", ["2025-11-25", "2026-07-28"])
 async def test_healthy_run_answers_every_request(
-    reference_server: Callable[..., RunningServer], scheme: str, version: str
+    reference_server: Callable[..., ServerProcess], scheme: str, version: str
 ) -> None:
     server = reference_server()
-    result = await run_inprocess(plan(getattr(server, scheme), protocol_version=version, payload_bytes=300))
+    result = await run_inprocess(
+        plan(server.ws_url if scheme == "ws" else server.url, protocol_version=version, payload_bytes=300)
+    )
     counts = check_accounting(result)
     assert counts["ok"] == counts["scheduled"] == 800
     assert result.connections["opened"] == 4
     assert result.snapshot.latency.total_count == 800
 
 
-async def test_two_worker_processes_merge_exactly(reference_server: Callable[..., RunningServer]) -> None:
+async def test_two_worker_processes_merge_exactly(reference_server: Callable[..., ServerProcess]) -> None:
     server = reference_server()
-    result = await run_workers(plan(server.ws, conns=6, rate=50.0), workers=2)
+    result = await run_workers(plan(server.ws_url, conns=6, rate=50.0), workers=2)
     counts = check_accounting(result)
     assert result.workers == 2
     assert counts["ok"] == 600
     assert result.snapshot.latency.total_count == 600
 
 
-async def test_service_delay_shows_in_latency(reference_server: Callable[..., RunningServer]) -> None:
+async def test_service_delay_shows_in_latency(reference_server: Callable[..., ServerProcess]) -> None:
     server = reference_server("--delay-ms", "20")
-    result = await run_inprocess(plan(server.ws, conns=2, rate=20.0))
+    result = await run_inprocess(plan(server.ws_url, conns=2, rate=20.0))
     check_accounting(result)
     p50 = result.snapshot.latency.percentile(50)
     assert 20_000 <= p50 < 60_000  # microseconds; never faster than the service delay
 
 
-async def test_stalls_show_in_p99_not_p50(reference_server: Callable[..., RunningServer]) -> None:
+async def test_stalls_show_in_p99_not_p50(reference_server: Callable[..., ServerProcess]) -> None:
     # The server freezes 300 ms every 1.5 s; requests due during a stall wait for it to end.
     server = reference_server("--fault", "stall:300ms/1500ms")
-    result = await run_inprocess(plan(server.ws, conns=2, rate=100.0, seconds=3.0))
+    result = await run_inprocess(plan(server.ws_url, conns=2, rate=100.0, seconds=3.0))
     check_accounting(result)
     p50, p99 = result.snapshot.latency.percentiles([50, 99])
     assert p50 < 50_000
@@ -89,10 +90,10 @@ async def test_stalls_show_in_p99_not_p50(reference_server: Callable[..., Runnin
 
 
 async def test_dropped_replies_are_timeouts_never_latencies(
-    reference_server: Callable[..., RunningServer],
+    reference_server: Callable[..., ServerProcess],
 ) -> None:
     server = reference_server("--fault", "drop:10%", "--seed", "7")
-    result = await run_inprocess(plan(server.ws, timeout_s=0.5))
+    result = await run_inprocess(plan(server.ws_url, timeout_s=0.5))
     counts = check_accounting(result)
     injected = server_stats(server)
     dropped = injected["faults"]["drop"]
@@ -104,10 +105,10 @@ async def test_dropped_replies_are_timeouts_never_latencies(
 
 @pytest.mark.parametrize("scheme", ["ws", "http"])
 async def test_error_replies_are_counted_by_code(
-    reference_server: Callable[..., RunningServer], scheme: str
+    reference_server: Callable[..., ServerProcess], scheme: str
 ) -> None:
     server = reference_server("--fault", "error:20%", "--seed", "3")
-    result = await run_inprocess(plan(getattr(server, scheme)))
+    result = await run_inprocess(plan(server.ws_url if scheme == "ws" else server.url))
     counts = check_accounting(result)
     injected = server_stats(server)["faults"]["error"]
     assert injected > 0
@@ -118,10 +119,10 @@ async def test_error_replies_are_counted_by_code(
 
 
 async def test_malformed_replies_count_once_and_their_requests_time_out(
-    reference_server: Callable[..., RunningServer],
+    reference_server: Callable[..., ServerProcess],
 ) -> None:
     server = reference_server("--fault", "malformed:10%", "--seed", "5")
-    result = await run_inprocess(plan(server.ws, timeout_s=0.5))
+    result = await run_inprocess(plan(server.ws_url, timeout_s=0.5))
     counts = check_accounting(result)
     injected = server_stats(server)["faults"]["malformed"]
     assert injected > 0
@@ -131,10 +132,10 @@ async def test_malformed_replies_count_once_and_their_requests_time_out(
 
 
 async def test_abrupt_closes_fail_in_flight_and_reconnect(
-    reference_server: Callable[..., RunningServer],
+    reference_server: Callable[..., ServerProcess],
 ) -> None:
     server = reference_server("--fault", "close:1%", "--seed", "11")
-    result = await run_inprocess(plan(server.ws, conns=2, rate=200.0, seconds=3.0))
+    result = await run_inprocess(plan(server.ws_url, conns=2, rate=200.0, seconds=3.0))
     counts = check_accounting(result)
     assert server_stats(server)["faults"]["close"] > 0
     assert counts["errors_by_type"].get("transport:closed", 0) >= 1
@@ -143,12 +144,11 @@ async def test_abrupt_closes_fail_in_flight_and_reconnect(
 
 
 async def test_dead_server_means_nothing_sent_and_every_request_counted(
-    reference_server: Callable[..., RunningServer],
+    reference_server: Callable[..., ServerProcess],
 ) -> None:
     server = reference_server()
-    url = server.ws
-    server.proc.terminate()
-    server.proc.wait(5)
+    url = server.ws_url
+    server.stop()
     result = await run_inprocess(plan(url, conns=2, rate=50.0))
     counts = check_accounting(result)
     assert counts["not_sent"] == counts["scheduled"] == 200
@@ -158,11 +158,11 @@ async def test_dead_server_means_nothing_sent_and_every_request_counted(
 
 
 async def test_ramp_schedules_exactly_what_the_shape_says(
-    reference_server: Callable[..., RunningServer],
+    reference_server: Callable[..., ServerProcess],
 ) -> None:
     server = reference_server()
     ramp_plan = RunPlan(
-        target=server.ws,
+        target=server.ws_url,
         methods=(ECHO,),
         stages=(Stage(1.0, 6, 40.0), Stage(1.0, 6, 40.0), Stage(1.0, 1, 40.0)),
         timeout_s=1.0,
