@@ -49,7 +49,9 @@ class TransportError(MCPSwarmError):
     """The connection to the MCP server failed or broke.
 
     ``kind`` is the suffix of the ``transport:<kind>`` error key in reports:
-    ``refused``, ``reset``, ``closed``, ``tls``, ``timeout`` or ``http_<status>``.
+    ``refused``, ``reset``, ``closed``, ``tls``, ``timeout``, ``http_<status>``, or
+    ``protocol`` when the bytes break the transport's own rules (a binary WebSocket
+    frame, a malformed HTTP reply).
     """
 
     fix = "check that the server is running and that the URL's scheme, host, port and path are right"

@@ -21,6 +21,8 @@ import ssl
 from collections.abc import Mapping
 from urllib.parse import urljoin, urlsplit
 
+import orjson
+
 from pytest_mcpswarm.errors import TargetError, TransportError
 from pytest_mcpswarm.protocol.versions import STATELESS_VERSIONS
 from pytest_mcpswarm.transport.base import MessageSink, SendMeta
@@ -242,6 +244,11 @@ class HttpTransport:
         ):
             self._start_legacy(exchange)
             return
+        elif _is_jsonrpc_reply(response.body, meta.request_id):
+            # Servers may send a JSON-RPC error with a 4xx status (the SDK's 2026-07-28
+            # entry answers an unknown method with 404): the error is the answer.
+            sink.on_message(response.body)
+            return
         self.on_exchange_failed(
             exchange,
             TransportError(f"{self.url} answered {meta.method} with HTTP {status}", kind=f"http_{status}"),
@@ -349,3 +356,18 @@ class HttpTransport:
             self._pool.on_dequeue = None
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+
+
+def _is_jsonrpc_reply(body: bytes, request_id: int | str | None) -> bool:
+    if not body or request_id is None:
+        return False
+    try:
+        message = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return False
+    return (
+        isinstance(message, dict)
+        and message.get("jsonrpc") == "2.0"
+        and message.get("id") == request_id
+        and ("error" in message or "result" in message)
+    )

@@ -47,15 +47,21 @@ _BODY_DROP = 2
 _BODY_ERROR = 3
 
 
+#: Largest error body kept for inspection; a JSON-RPC error reply is far smaller.
+_ERROR_BODY_MAX = 64 * 1024
+
+
 class Response:
     """A finished (or failed) exchange, handed to the pool owner."""
 
-    __slots__ = ("content_type", "exchange", "status")
+    __slots__ = ("body", "content_type", "exchange", "status")
 
-    def __init__(self, exchange: Exchange, status: int, content_type: bytes) -> None:
+    def __init__(self, exchange: Exchange, status: int, content_type: bytes, body: bytes = b"") -> None:
         self.exchange = exchange
         self.status = status
         self.content_type = content_type
+        #: A JSON error body (capped at _ERROR_BODY_MAX): it may be a JSON-RPC error reply.
+        self.body = body
 
 
 class PoolOwner(Protocol):
@@ -157,6 +163,9 @@ class HttpConnection(asyncio.Protocol):
         mode = self._body_mode
         if mode == _BODY_JSON:
             self._chunks.append(body)
+        elif mode == _BODY_ERROR and self._ctype.startswith(b"application/json"):
+            if sum(map(len, self._chunks)) + len(body) <= _ERROR_BODY_MAX:
+                self._chunks.append(body)
         elif mode == _BODY_SSE:
             assert self._sse is not None
             for event in self._sse.feed(body):
@@ -174,7 +183,8 @@ class HttpConnection(asyncio.Protocol):
             self._chunks = []
         status = self._parser.get_status_code()
         if status != 200 or exchange[2] != POST:
-            self._done.append(Response(exchange, status, self._ctype))
+            error_body = b"".join(chunks) if self._body_mode == _BODY_ERROR else b""
+            self._done.append(Response(exchange, status, self._ctype, error_body))
         self._ctype = b""
         self._sse = None
         self._chunks = []

@@ -5,8 +5,9 @@ picows parses frames in C and hands each one to ``on_ws_frame``, which calls
 ``send`` goes straight to ``WSTransport.send``, which masks in C and issues
 one ``send(2)``.  A per-tick cork (queue frames, write once per loop
 iteration) was measured and was not faster: 212K vs 216K round trips/s at
-10 connections x 64 in flight, because masking the frames in Python costs
-what the saved syscalls gain.  So there is no batching knob.
+10 connections x 64 in flight (raw picows, picows echo peer on the other
+core), because masking the frames in Python costs what the saved syscalls
+gain.  So there is no batching knob.
 
 ``newline=True`` is erlmcp's framing: each frame we send ends in ``\\n`` and
 received text is a stream of ``\\n``-terminated lines, which may be split
@@ -215,6 +216,9 @@ class WebSocketTransport:
                     max_frame_size=self.max_message_bytes,
                     extra_headers=self.headers or None,
                     enable_auto_pong=True,
+                    # uvloop's own transport: aiofastnet (picows' default when installed) gave
+                    # 83-114K vs 150-184K round trips/s here, 10 connections x 64 in flight.
+                    use_aiofastnet=False,
                 )
         except WSHandshakeError as exc:
             raise self._handshake_error(exc) from exc

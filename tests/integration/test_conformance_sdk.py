@@ -103,15 +103,9 @@ async def test_conformance_streamable_http(http_url: str, version: str) -> None:
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-async def test_unknown_method_is_a_call_error_over_http(
-    http_url: str, version: str, request: pytest.FixtureRequest
-) -> None:
-    if version == "2026-07-28":
-        # The SDK answers -32601 with HTTP 404 *and* a JSON-RPC error body (mcp/shared/inbound.py
-        # ERROR_CODE_HTTP_STATUS); HttpTransport must deliver that body instead of failing the request.
-        request.applymarker(
-            pytest.mark.xfail(strict=True, reason="transport/http.py turns a 4xx JSON-RPC body into http_404")
-        )
+async def test_unknown_method_is_a_call_error_over_http(http_url: str, version: str) -> None:
+    # At 2026-07-28 the SDK answers -32601 with HTTP 404 *and* a JSON-RPC error body
+    # (mcp/shared/inbound.py ERROR_CODE_HTTP_STATUS): the body is the answer.
     async with McpClient(open_transport(http_url), version=version, timeout=20) as client:
         with pytest.raises(McpCallError) as info:
             await client.request("no/such/method")

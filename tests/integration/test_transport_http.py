@@ -67,6 +67,7 @@ class FakeServer:
         self.deleted: list[str] = []
         self.release = asyncio.Event()
         self.in_slow = 0
+        self.slow_arrived = asyncio.Event()
         self.legacy_queue: asyncio.Queue[bytes] = asyncio.Queue()
         self.ports: set[int] = set()
 
@@ -115,6 +116,7 @@ class FakeServer:
             return resp
         if method == "slow":
             self.in_slow += 1
+            self.slow_arrived.set()
             await self.release.wait()
         return web.json_response(result(rid, method=method))
 
@@ -247,7 +249,11 @@ async def test_pool_grows_to_the_cap_then_queues(server: tuple[FakeServer, str])
     assert transport.pool_size == 1
     for i in range(1, 11):
         transport.send(*request(i, "slow"))
-    await asyncio.wait_for(_wait(lambda: fake.in_slow == 4), 5)
+    async with asyncio.timeout(5):
+        while fake.in_slow < 4:
+            fake.slow_arrived.clear()
+            await fake.slow_arrived.wait()
+    await asyncio.sleep(0.1)  # a fifth connection, if the cap were broken, would show up now
     assert transport.pool_size == 4 and transport.connections_opened == 4
     assert transport.queued == 6
     fake.release.set()
@@ -259,7 +265,7 @@ async def test_pool_grows_to_the_cap_then_queues(server: tuple[FakeServer, str])
 
 
 async def test_closed_loop_reuses_one_connection(server: tuple[FakeServer, str]) -> None:
-    fake, base = server
+    _, base = server
     transport, sink = await initialized(base)
 
     def reply_then_send(data: bytes) -> None:
@@ -316,8 +322,3 @@ async def test_refused_port() -> None:
     with pytest.raises(TransportError) as info:
         await HttpTransport(f"http://127.0.0.1:{port}/mcp").connect(Sink())
     assert info.value.kind == "refused"
-
-
-async def _wait(predicate: Callable[[], bool]) -> None:
-    while not predicate():
-        await asyncio.sleep(0.01)
