@@ -17,18 +17,25 @@ def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "report",
         help="render a JSON report as HTML",
-        description="Render a JSON report written by `mcpswarm run --json` or `pytest --mcpswarm-json` as one "
-        "self-contained HTML file (inline SVG charts, no script, no network): a summary table at the top, "
-        "then every scenario's figures, SLA checks and charts.",
+        description="Render a JSON report written by `mcpswarm run --json` or `pytest --mcpswarm-json` "
+        "as one self-contained HTML file (inline SVG charts, no script, no network): "
+        "a summary table at the top, then every scenario's figures, SLA checks and charts.",
     )
     p.add_argument("file", metavar="FILE.json", help="the JSON report")
     p.add_argument("--html", metavar="OUT.html", required=True, help="where to write the HTML report")
     p.add_argument("--title", default=None, help="page title (default: 'mcpswarm report: FILE')")
+    p.add_argument(
+        "--screenshot",
+        metavar="OUT.png",
+        help="also save a screenshot of the page taken with headless Chromium (for docs)",
+    )
+    p.add_argument("--width", type=int, default=1280, help="screenshot width in CSS pixels (default: 1280)")
+    p.add_argument("--height", type=int, default=2000, help="screenshot height in CSS pixels (default: 2000)")
     p.set_defaults(func=run)
 
 
 def read_document(path: Path) -> dict[str, Any]:
-    """The JSON document at ``path``, checked to be ours; a ``UsageError`` that says what is wrong otherwise."""
+    """The JSON document at ``path``, checked to be ours; otherwise a ``UsageError`` saying what is wrong."""
     try:
         doc = orjson.loads(path.read_bytes())
     except FileNotFoundError:
@@ -59,4 +66,10 @@ def run(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page, encoding="utf-8")
     print(f"HTML report: {out}")
+    if args.screenshot:
+        if args.width < 200 or args.height < 200:
+            raise UsageError(f"--width and --height must be at least 200, got {args.width}x{args.height}")
+        from pytest_mcpswarm.report.browser import screenshot
+
+        print(f"screenshot: {screenshot(out, Path(args.screenshot), width=args.width, height=args.height)}")
     return 0

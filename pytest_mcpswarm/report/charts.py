@@ -28,7 +28,10 @@ MAX_MARKERS: Final = 120
 
 WIDTH: Final = 600
 HEIGHT: Final = 270
-_LEFT, _RIGHT, _TOP, _BOTTOM = 62, 18, 46, 46
+_LEFT, _RIGHT, _TOP, _BOTTOM = 62, 30, 46, 46
+#: A threshold further above the data than this many times its maximum is noted, not drawn:
+#: stretching the axis to it would flatten the data into the bottom of the plot.
+THRESHOLD_REACH: Final = 3.0
 
 Point = tuple[float, float | None]
 
@@ -58,6 +61,10 @@ class Axis:
     label: str
     #: "linear" or "percentile" (x only: values are 1 / (1 - q), drawn on a log scale).
     scale: str = "linear"
+    #: Unit of a value on this axis, for tooltips ("s", "ms").
+    unit: str = ""
+    #: Counts: ticks at whole numbers only.
+    integer: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +81,8 @@ class Chart:
     x_range: tuple[float, float] | None = None
     #: Shown instead of the plot when no series has a point.
     empty_note: str = "no data"
+    #: A remark in the plot's top right corner, e.g. "no errors in the whole run".
+    note: str = ""
 
 
 def nice_step(span: float, target_ticks: int = 5) -> float:
@@ -88,9 +97,11 @@ def nice_step(span: float, target_ticks: int = 5) -> float:
     return 10.0 * power
 
 
-def linear_ticks(lo: float, hi: float, target_ticks: int = 5) -> list[float]:
-    """Ticks from ``lo`` rounded down to ``hi`` rounded up, at a nice step."""
+def linear_ticks(lo: float, hi: float, target_ticks: int = 5, *, integer: bool = False) -> list[float]:
+    """Ticks from ``lo`` rounded down to ``hi`` rounded up, at a nice step (whole if ``integer``)."""
     step = nice_step(hi - lo, target_ticks)
+    if integer:
+        step = max(1.0, math.ceil(step))
     start = math.floor(lo / step) * step
     ticks: list[float] = []
     k = 0
@@ -163,13 +174,23 @@ def _x_domain(chart: Chart, points: list[tuple[float, float]]) -> tuple[float, f
     return ticks[0], ticks[-1], ticks
 
 
+def drawn_thresholds(chart: Chart, points: list[tuple[float, float]]) -> list[Threshold]:
+    """The thresholds close enough to the data to share its axis (all of them without data)."""
+    top = max((y for _, y in points), default=0.0)
+    if top <= 0:
+        return list(chart.thresholds)
+    return [t for t in chart.thresholds if t.y <= top * THRESHOLD_REACH]
+
+
 def _y_domain(chart: Chart, points: list[tuple[float, float]]) -> tuple[float, float, list[float]]:
-    values = [y for _, y in points] + [t.y for t in chart.thresholds]
-    hi = max(values, default=1.0)
+    values = [y for _, y in points] + [t.y for t in drawn_thresholds(chart, points)]
+    hi = max(values, default=0.0)
     lo = min(0.0, *values) if values else 0.0
     if hi <= lo:
         hi = lo + 1.0
-    ticks = linear_ticks(lo, hi * 1.05 if hi > 0 else hi, 5)
+    else:
+        hi += (hi - lo) * 0.04  # headroom: a line at the very top would hide in the frame
+    ticks = linear_ticks(lo, hi, 5, integer=chart.y.integer)
     return ticks[0], ticks[-1], ticks
 
 
@@ -187,23 +208,24 @@ def render(chart: Chart, *, width: int = WIDTH, height: int = HEIGHT) -> str:
         f'data-points="{len(points)}" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
         f'role="img" aria-label="{escape(chart.title)}" font-family="Helvetica, Arial, sans-serif">',
         f'<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>',
-        f'<text x="{_LEFT}" y="18" font-size="14" font-weight="bold" fill="#111">{escape(chart.title)}</text>',
+        f'<text x="{_LEFT}" y="18" font-size="14" font-weight="bold" fill="#111">'
+        f"{escape(chart.title)}</text>",
     ]
     xlo, xhi, xticks = _x_domain(chart, points)
     ylo, yhi, yticks = _y_domain(chart, points)
     sx = _Scale(xlo, xhi, x0, x1, chart.x.scale == "percentile")
     sy = _Scale(ylo, yhi, py1, _TOP, False)
     # Grid, ticks and axis labels.
-    for t in yticks:
-        y = _fmt(sy(t))
+    for tick in yticks:
+        y = _fmt(sy(tick))
         out.append(f'<line x1="{x0}" y1="{y}" x2="{x1}" y2="{y}" stroke="#e4e4e4" stroke-width="1"/>')
         out.append(
             f'<text x="{x0 - 6}" y="{y}" font-size="11" fill="#444" text-anchor="end" '
-            f'dominant-baseline="middle">{format_tick(t)}</text>'
+            f'dominant-baseline="middle">{format_tick(tick)}</text>'
         )
-    for t in xticks:
-        x = _fmt(sx(t))
-        label = percentile_label(t) if chart.x.scale == "percentile" else format_tick(t)
+    for tick in xticks:
+        x = _fmt(sx(tick))
+        label = percentile_label(tick) if chart.x.scale == "percentile" else format_tick(tick)
         out.append(f'<line x1="{x}" y1="{_TOP}" x2="{x}" y2="{py1}" stroke="#f0f0f0" stroke-width="1"/>')
         out.append(
             f'<text x="{x}" y="{py1 + 16}" font-size="11" fill="#444" text-anchor="middle">{label}</text>'
@@ -220,29 +242,50 @@ def render(chart: Chart, *, width: int = WIDTH, height: int = HEIGHT) -> str:
         f'<text x="14" y="{cy:.1f}" font-size="12" fill="#222" text-anchor="middle" '
         f'transform="rotate(-90 14 {cy:.1f})">{escape(chart.y.label)}</text>'
     )
-    legend: list[tuple[str, str, bool]] = []
-    for t in chart.thresholds:
-        y = _fmt(sy(t.y))
+    legend: list[tuple[str, str]] = []
+    drawn = drawn_thresholds(chart, points)
+    off_scale = [t for t in chart.thresholds if t not in drawn]
+    for index, t in enumerate(off_scale):
         out.append(
-            f'<line class="threshold" x1="{x0}" y1="{y}" x2="{x1}" y2="{y}" stroke="{t.color}" '
+            f'<text class="threshold-off-scale" x="{x1 - 4}" y="{_TOP + 12 + 13 * index}" font-size="10.5" '
+            f'fill="{t.color}" text-anchor="end">▲ {escape(t.label)} (far above the data)</text>'
+        )
+    for t in drawn:
+        ty = sy(t.y)
+        out.append(
+            f'<line class="threshold" x1="{x0}" y1="{ty:.1f}" x2="{x1}" y2="{ty:.1f}" stroke="{t.color}" '
             f'stroke-width="1.5" stroke-dasharray="6 4"/>'
         )
-        legend.append((t.label, t.color, True))
+        out.append(
+            f'<text x="{x1 - 4}" y="{ty - 4:.1f}" font-size="10.5" fill="{t.color}" text-anchor="end" '
+            f'paint-order="stroke" stroke="#fff" stroke-width="3">{escape(t.label)}</text>'
+        )
     for index, series in enumerate(chart.series):
         color = series.color or PALETTE[index % len(PALETTE)]
-        legend.append((series.label, color, False))
-        out.extend(_series(series, color, sx, sy))
+        legend.append((series.label, color))
+        out.extend(_series(series, color, sx, sy, chart.x))
     if not points:
         out.append(
             f'<text class="empty" x="{(x0 + x1) / 2:.1f}" y="{cy:.1f}" font-size="13" fill="#888" '
             f'text-anchor="middle">{escape(chart.empty_note)}</text>'
+        )
+    if chart.note:
+        out.append(
+            f'<text class="note" x="{x1 - 6}" y="{_TOP + 16 + 13 * len(off_scale)}" font-size="12" '
+            f'fill="#333" text-anchor="end">{escape(chart.note)}</text>'
         )
     out.extend(_legend(legend, width))
     out.append("</svg>")
     return "".join(out)
 
 
-def _series(series: Series, color: str, sx: _Scale, sy: _Scale) -> list[str]:
+def _x_text(x: float, axis: Axis) -> str:
+    if axis.scale == "percentile":
+        return percentile_label(x)
+    return f"{x:g} {axis.unit}".rstrip()
+
+
+def _series(series: Series, color: str, sx: _Scale, sy: _Scale, x_axis: Axis) -> list[str]:
     out: list[str] = []
     run: list[str] = []
     drawn = [(x, y) for x, y in series.points if y is not None]
@@ -264,22 +307,22 @@ def _series(series: Series, color: str, sx: _Scale, sy: _Scale) -> list[str]:
     flush()
     if len(drawn) <= MAX_MARKERS:
         for x, y in drawn:
-            tip = escape(f"{series.label}: {format_value(y, series.unit)} at x={x:g}")
+            tip = escape(f"{series.label}: {format_value(y, series.unit)} at {_x_text(x, x_axis)}")
             out.append(
-                f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="2.6" fill="{color}"><title>{tip}</title></circle>'
+                f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="2.6" fill="{color}">'
+                f"<title>{tip}</title></circle>"
             )
     return out
 
 
-def _legend(entries: list[tuple[str, str, bool]], width: int) -> list[str]:
-    """Legend on the second line of the header, left to right; dashed swatches for thresholds."""
+def _legend(entries: list[tuple[str, str]], width: int) -> list[str]:
+    """Legend of the series on the second line of the header (thresholds are labelled in place)."""
     out: list[str] = []
     x = float(_LEFT)
     y = 34
-    for label, color, dashed in entries:
-        dash = ' stroke-dasharray="5 3"' if dashed else ""
+    for label, color in entries:
         out.append(
-            f'<line x1="{x:.0f}" y1="{y}" x2="{x + 18:.0f}" y2="{y}" stroke="{color}" stroke-width="2.5"{dash}/>'
+            f'<line x1="{x:.0f}" y1="{y}" x2="{x + 18:.0f}" y2="{y}" stroke="{color}" stroke-width="2.5"/>'
         )
         out.append(
             f'<text x="{x + 22:.0f}" y="{y}" font-size="11" fill="#222" dominant-baseline="middle">'

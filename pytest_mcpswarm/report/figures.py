@@ -17,12 +17,16 @@ from pytest_mcpswarm.stats.histogram import LatencyHistogram
 
 #: SLA latency units -> milliseconds.
 _TO_MS: Final = {"us": 0.001, "µs": 0.001, "ms": 1.0, "s": 1000.0}
-_LATENCY_COLUMNS: Final = (("p50", "p50_ms", PALETTE[0]), ("p95", "p95_ms", PALETTE[1]), ("p99", "p99_ms", PALETTE[2]))
+_LATENCY_COLUMNS: Final = (
+    ("p50", "p50_ms", PALETTE[0]),
+    ("p95", "p95_ms", PALETTE[1]),
+    ("p99", "p99_ms", PALETTE[2]),
+)
 #: Points per decade of the percentile axis.
 _SPECTRUM_STEPS: Final = 10
 #: The spectrum stops at 99.9999 % (1 in a million).
 _SPECTRUM_DECADES: Final = 6
-_TIME: Final = Axis("time since start (s)")
+_TIME: Final = Axis("time since start (s)", unit="s")
 
 
 def _rows(scenario: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -35,17 +39,18 @@ def _rows(scenario: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 
 def _column(rows: list[Mapping[str, Any]], key: str) -> list[Point]:
+    """``(mid-second, value)``: row ``t`` covers the second [t, t+1), so it is drawn at t + 0.5."""
     out: list[Point] = []
     for row in rows:
         value = row.get(key)
-        out.append((float(row["t"]), None if value is None else float(value)))
+        out.append((float(row["t"]) + 0.5, None if value is None else float(value)))
     return out
 
 
 def _x_range(scenario: Mapping[str, Any], rows: list[Mapping[str, Any]]) -> tuple[float, float]:
     duration = scenario.get("duration_s")
-    last = max((float(r["t"]) for r in rows), default=0.0)
-    end = float(duration) if isinstance(duration, int | float) and duration > 0 else last + 1
+    last = max((float(r["t"]) + 1 for r in rows), default=0.0)
+    end = float(duration) if isinstance(duration, int | float) and duration > 0 else last
     return 0.0, max(end, last)
 
 
@@ -116,7 +121,7 @@ def connections_over_time(scenario: Mapping[str, Any]) -> Chart:
         key="connections",
         title="Open connections",
         x=_TIME,
-        y=Axis("connections"),
+        y=Axis("connections", integer=True),
         series=[Series("open connections", _column(rows, "connections"), PALETTE[3])],
         x_range=_x_range(scenario, rows),
     )
@@ -124,13 +129,15 @@ def connections_over_time(scenario: Mapping[str, Any]) -> Chart:
 
 def errors_over_time(scenario: Mapping[str, Any]) -> Chart:
     rows = _rows(scenario)
+    total = sum(int(r.get("errors") or 0) for r in rows)
     return Chart(
         key="errors",
         title="Errors per second",
         x=_TIME,
-        y=Axis("errors / s"),
+        y=Axis("errors / s", integer=True),
         series=[Series("errors/s", _column(rows, "errors"), PALETTE[2], "errors")],
         x_range=_x_range(scenario, rows),
+        note=f"{total:,} errors in the whole run" if rows else "",
     )
 
 
@@ -138,7 +145,9 @@ def spectrum_points(hist: LatencyHistogram) -> list[Point]:
     """``(1 / (1 - q), latency ms)`` from 0 % up to the last sample, ``_SPECTRUM_STEPS`` per decade.
 
     The final point is the maximum, placed at ``x = total count``: the rank of
-    the slowest request among N is the ``1 - 1/N`` quantile.
+    the slowest request among N is the ``1 - 1/N`` quantile.  A percentile is
+    the top of its HdrHistogram slot, which can lie above the exact maximum;
+    it is drawn at the maximum, so the curve never rises past the last point.
     """
     total = hist.total_count
     if not total:
@@ -152,9 +161,10 @@ def spectrum_points(hist: LatencyHistogram) -> list[Point]:
             break
         xs.append(x)
         k += 1
+    highest = hist.max_us or 0
     values = hist.percentiles([(1 - 1 / x) * 100 for x in xs])
-    points: list[Point] = [(x, v / 1000) for x, v in zip(xs, values, strict=True)]
-    points.append((max(top, 1.0), (hist.max_us or 0) / 1000))
+    points: list[Point] = [(x, min(v, highest) / 1000) for x, v in zip(xs, values, strict=True)]
+    points.append((max(top, 1.0), highest / 1000))
     return points
 
 

@@ -21,6 +21,7 @@ from pytest_mcpswarm.report.figures import scenario_svgs
 from pytest_mcpswarm.report.verdict import (
     Delta,
     Verdict,
+    baseline_label,
     check_line,
     fmt_ms,
     fmt_pct,
@@ -46,8 +47,9 @@ CSS: Final = """
 .mcpswarm .badge.bound { background: #b35900; }
 .mcpswarm .reasons { margin: 0; padding-left: 16px; }
 .mcpswarm .muted { color: #666; }
+.mcpswarm a { color: #0645ad; }
 .mcpswarm .worse { color: #b00020; font-weight: bold; }
-.mcpswarm .better { color: #1b7f3b; }
+.mcpswarm .ok { color: #1b7f3b; }
 .mcpswarm .figures { display: flex; flex-wrap: wrap; gap: 6px; margin: 6px 0 10px; }
 .mcpswarm .figure { border: 1px solid #ddd; border-radius: 4px; padding: 5px 10px; min-width: 92px; }
 .mcpswarm .figure .k { font-size: 11px; color: #555; }
@@ -85,9 +87,10 @@ def _rps_cell(v: Verdict) -> str:
 
 def _delta_text(d: Delta) -> str:
     pct = f" ({d.delta_pct:+.1f}%)" if d.delta_pct is not None else ""
-    text = f"{d.metric} {d.delta:+.4g}{d.unit}{pct}"
-    cls = {True: "worse", False: "better", None: ""}[d.regressed]
-    mark = " REGRESSED" if d.regressed else ""
+    # A change of a percentage is in percentage points; "(+x%)" is the relative change.
+    unit = "pp" if d.unit == "%" else d.unit
+    text = f"{d.metric} {d.delta:+.4g}{unit}{pct}"
+    cls, mark = {True: ("worse", " REGRESSED"), False: ("ok", " ok"), None: ("", "")}[d.regressed]
     return f'<span class="{cls}">{escape(text + mark)}</span>'
 
 
@@ -95,9 +98,16 @@ def _deltas_cell(v: Verdict, has_compare: bool) -> str:
     if not has_compare:
         return ""
     shown = [d for d in v.deltas if d.metric in _SUMMARY_DELTAS or d.regressed]
+    note = f'<span class="muted">{escape(v.baseline_note)}</span>' if v.baseline_note else ""
     if not shown:
-        return '<td class="muted">not in baseline</td>' if not v.deltas else "<td>no change flagged</td>"
-    return "<td>" + "<br>".join(_delta_text(d) for d in shown) + "</td>"
+        return f"<td>{note or 'no comparable metric'}</td>"
+    return "<td>" + "<br>".join([*(_delta_text(d) for d in shown), *([note] if note else [])]) + "</td>"
+
+
+def _generator_status(v: Verdict) -> str:
+    if v.generator_bound:
+        return bound_badge()
+    return "not saturated" if v.generator_checked else '<span class="muted">not checked</span>'
 
 
 def summary_table(verdicts: Sequence[Verdict], *, has_compare: bool = False) -> str:
@@ -108,11 +118,7 @@ def summary_table(verdicts: Sequence[Verdict], *, has_compare: bool = False) -> 
     rows = []
     for v in verdicts:
         reasons = "".join(f"<li>{escape(r)}</li>" for r in v.reasons)
-        gen = (
-            f"{bound_badge()}<br>{escape(v.generator_note or '')}"
-            if v.generator_bound
-            else f'ok<br><span class="muted">{escape(v.generator_note or "")}</span>'
-        )
+        gen = f'{_generator_status(v)}<br><span class="muted">{escape(v.generator_note or "")}</span>'
         where = escape(f"{v.profile} · {v.backend} · {v.target}")
         rows.append(
             f'<tr data-scenario="{escape(v.name)}" data-verdict="{escape(v.status)}">'
@@ -136,22 +142,25 @@ def summary_table(verdicts: Sequence[Verdict], *, has_compare: bool = False) -> 
 
 def compare_table(compare: Mapping[str, Any], verdicts: Sequence[Verdict]) -> str:
     """Every baseline delta; an unrecognised comparison is shown raw rather than dropped."""
-    base = escape(str(compare.get("baseline", "the baseline")))
+    base = escape(baseline_label(compare))
+    gate = f" (regression gate: {escape(str(compare['fail']))})" if compare.get("fail") else ""
     rows = []
     for v in verdicts:
         for d in v.deltas:
             rows.append(
                 f"<tr><td>{escape(v.name)}</td><td>{escape(d.metric)}</td>"
                 f'<td class="num">{d.baseline:.4g}{escape(d.unit)}</td>'
-                f'<td class="num">{d.current:.4g}{escape(d.unit)}</td><td>{_delta_text(d)}</td></tr>'
+                f'<td class="num">{d.current:.4g}{escape(d.unit)}</td><td>{_delta_text(d)}</td>'
+                f"<td>{escape(d.tolerance or '—')}</td></tr>"
             )
     if not rows:
         raw = escape(orjson.dumps(compare, option=orjson.OPT_INDENT_2).decode())
-        return f"<h3>Compared with {base}</h3><pre>{raw}</pre>"
+        return f"<h3>Compared with {base}{gate}</h3><pre>{raw}</pre>"
     return (
-        f"<h3>Compared with {base}</h3>"
+        f"<h3>Compared with {base}{gate}</h3>"
         '<table class="mcpswarm-table mcpswarm-compare"><thead><tr><th>Scenario</th><th>Metric</th>'
-        f"<th>Baseline</th><th>This run</th><th>Change</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        "<th>Baseline</th><th>This run</th><th>Change</th><th>Allowed</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>"
     )
 
 
@@ -235,8 +244,9 @@ def scenario_section(scenario: Mapping[str, Any], compare: Mapping[str, Any] | N
         f"profile {v.profile} · {scenario.get('transport', '?')} · target {v.target} · backend {v.backend}"
         f" · {scenario.get('duration_s', 0):g} s · {params.get('workers', '?')} generator worker(s)"
     )
+    name = escape(v.name)
     parts = [
-        f'<section class="mcpswarm scenario" id="scenario-{escape(v.name)}" data-scenario="{escape(v.name)}">',
+        f'<section class="mcpswarm scenario" id="scenario-{name}" data-scenario="{name}">',
         f"<h2>{escape(v.name)} {badge(v.status)}{' ' + bound_badge() if v.generator_bound else ''}</h2>",
         f'<p class="muted">{escape(meta)}</p>',
     ]
@@ -260,7 +270,9 @@ def _environment(doc: Mapping[str, Any]) -> str:
     m = doc.get("machine_info") or {}
     c = doc.get("commit_info") or {}
     commit = c.get("id")
-    commit_text = f"commit {str(commit)[:10]}{' (dirty)' if c.get('dirty') else ''}" if commit else "no git commit"
+    commit_text = (
+        f"commit {str(commit)[:10]}{' (dirty)' if c.get('dirty') else ''}" if commit else "no git commit"
+    )
     bits = [
         f"{m.get('node', '?')}: {m.get('system', '')} {m.get('release', '')} {m.get('machine', '')}".strip(),
         f"{m.get('cpu_count', '?')} CPUs",
@@ -285,6 +297,7 @@ def document_html(doc: Mapping[str, Any], *, title: str = "mcpswarm report") -> 
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         f"<title>{escape(title)}</title>"
-        "<style>body { margin: 16px 24px; background: #fff; } h1 { font-size: 24px; margin: 0 0 4px; }</style>"
+        "<style>body { margin: 16px 24px; background: #fff; } "
+        "h1 { font-size: 24px; margin: 0 0 4px; }</style>"
         f"</head><body>{''.join(body)}</body></html>\n"
     )

@@ -4,17 +4,17 @@ Pure functions from ``mcpswarm/1`` scenario dicts (and the optional baseline
 comparison) to small records the HTML layer lays out.  Nothing here formats
 HTML.
 
-The baseline comparison (``compare``) is read in this shape::
+The baseline comparison (``compare``, as ``compare.Comparison.data`` builds it)::
 
-    {"baseline": "NAME or path",
-     "scenarios": {SCENARIO: {METRIC: {"baseline": 10.0, "current": 12.0,
-                                       "delta": 2.0, "delta_pct": 20.0,
-                                       "unit": "ms", "regressed": true}}}}
+    {"baseline": {"path": ..., "created": ..., "commit": ...}, "fail": EXPR,
+     "scenarios": {SCENARIO: {"missing": false, "params_differ": false,
+                              "metrics": {METRIC: {"baseline": 10.0, "current": 12.0,
+                                                   "delta": 2.0, "delta_pct": 20.0, "unit": "ms",
+                                                   "tolerance": "+10%", "regressed": true}}}}}
 
-where a scenario's value may also be a list of such entries, each with a
-``"metric"`` key.  Only ``baseline`` and ``current`` are required; the
-delta is computed when absent.  Anything else is kept as raw text rather
-than guessed at.
+A scenario's ``metrics`` may also be a list of entries with a ``"metric"``
+key.  Only ``baseline`` and ``current`` are required; the delta is computed
+when absent.  What cannot be read is shown raw by the HTML, never guessed at.
 """
 
 from __future__ import annotations
@@ -34,8 +34,10 @@ class Delta:
     delta: float
     delta_pct: float | None
     unit: str
-    #: True: past the regression gate; False: within it; None: no gate said.
+    #: True: past the regression gate; False: within it; None: no gate on this metric.
     regressed: bool | None
+    #: The gate, e.g. "+10%" (None: shown, not gated).
+    tolerance: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +48,8 @@ class Verdict:
     reasons: tuple[str, ...]
     checks_total: int
     generator_bound: bool
+    #: False when the run carries no ``generator_bound`` verdict at all (older runs).
+    generator_checked: bool
     generator_note: str | None
     target: str
     backend: str
@@ -57,6 +61,8 @@ class Verdict:
     error_rate: float | None
     timeouts: int
     deltas: tuple[Delta, ...]
+    #: The comparison's note on this scenario: "not in the baseline", "parameters differ...", or None.
+    baseline_note: str | None = None
 
 
 def fmt_ms(value: float | None) -> str:
@@ -124,6 +130,9 @@ def _delta(metric: str, entry: Mapping[str, Any]) -> Delta | None:
     delta = entry.get("delta")
     pct = entry.get("delta_pct")
     regressed = entry.get("regressed")
+    tolerance = entry.get("tolerance")
+    if "tolerance" in entry and tolerance is None and not regressed:
+        regressed = None  # shown for information: no gate applies to this metric
     return Delta(
         metric=str(entry.get("metric", metric)),
         baseline=float(base),
@@ -134,6 +143,7 @@ def _delta(metric: str, entry: Mapping[str, Any]) -> Delta | None:
         else ((float(cur) - float(base)) / float(base) * 100 if base else None),
         unit=str(entry.get("unit") or ""),
         regressed=regressed if isinstance(regressed, bool) else None,
+        tolerance=str(tolerance) if tolerance is not None else None,
     )
 
 
@@ -142,12 +152,37 @@ def deltas(compare: Mapping[str, Any] | None, name: str) -> tuple[Delta, ...]:
     if not compare:
         return ()
     per = (compare.get("scenarios") or {}).get(name)
+    if isinstance(per, Mapping) and "metrics" in per:
+        per = per["metrics"]
     out: list[Delta | None] = []
     if isinstance(per, Mapping):
         out = [_delta(str(m), e) for m, e in per.items() if isinstance(e, Mapping)]
     elif isinstance(per, list):
         out = [_delta(str(e.get("metric", "?")), e) for e in per if isinstance(e, Mapping)]
     return tuple(d for d in out if d is not None)
+
+
+def baseline_note(compare: Mapping[str, Any] | None, name: str) -> str | None:
+    if not compare:
+        return None
+    per = (compare.get("scenarios") or {}).get(name)
+    if per is None or (isinstance(per, Mapping) and per.get("missing")):
+        return "not in the baseline"
+    if isinstance(per, Mapping) and per.get("params_differ"):
+        return "parameters differ from the baseline's"
+    return None
+
+
+def baseline_label(compare: Mapping[str, Any]) -> str:
+    """``path (created, commit abc123)`` of the baseline, or what the comparison calls it."""
+    base = compare.get("baseline")
+    if not isinstance(base, Mapping):
+        return str(base) if base else "the baseline"
+    extra = [str(base["created"])] if base.get("created") else []
+    if base.get("commit"):
+        extra.append(f"commit {str(base['commit'])[:10]}")
+    label = str(base.get("path") or "the baseline")
+    return f"{label} ({', '.join(extra)})" if extra else label
 
 
 def verdict(scenario: Mapping[str, Any], compare: Mapping[str, Any] | None = None) -> Verdict:
@@ -167,7 +202,9 @@ def verdict(scenario: Mapping[str, Any], compare: Mapping[str, Any] | None = Non
             str(sla.get("message") or "SLA failed")
         ]
     if bound:
-        reasons.insert(0, "load generator saturated: these numbers show the generator's limit, not the server's")
+        reasons.insert(
+            0, "load generator saturated: these numbers show the generator's limit, not the server's"
+        )
     lat = scenario.get("latency_ms") or {}
     params = scenario.get("params") or {}
     offered = params.get("offered_rps")
@@ -177,6 +214,7 @@ def verdict(scenario: Mapping[str, Any], compare: Mapping[str, Any] | None = Non
         reasons=tuple(reasons),
         checks_total=len(checks),
         generator_bound=bound,
+        generator_checked="generator_bound" in scenario,
         generator_note=generator_note(scenario),
         target=str(scenario.get("target", "")),
         backend=str(scenario.get("backend", "")),
@@ -188,4 +226,5 @@ def verdict(scenario: Mapping[str, Any], compare: Mapping[str, Any] | None = Non
         error_rate=error_rate(scenario),
         timeouts=int((scenario.get("requests") or {}).get("timeouts", 0)),
         deltas=deltas(compare, name),
+        baseline_note=baseline_note(compare, name),
     )
