@@ -1,4 +1,7 @@
-"""Fixtures and defaults for this repository's own benchmarks/.
+"""Fixtures and defaults for this repository's own tests and benchmarks/.
 
-The plugin itself is loaded by its pytest11 entry point, never from here.
+The plugin itself is loaded by its pytest11 entry point, never from here;
+``pytester`` drives it from the outside in tests/plugin/.
 """
+
+pytest_plugins = ("pytester",)

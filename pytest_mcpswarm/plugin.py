@@ -1,15 +1,115 @@
-"""pytest11 entry point: registers the ``mcpswarm`` option group and markers."""
+"""pytest11 entry point: wires options, hooks, markers, fixtures and the session's reports; delegates.
+
+- options: ``options.py`` (one ``mcpswarm`` group; CLI > env > ini > default);
+- hooks: ``hookspec.py``;
+- fixtures: ``fixtures.py`` (``mcpswarm_stack``, ``mcpswarm``);
+- the session object (results, comparison, report files): ``session.py``,
+  kept in ``config.stash[SESSION_KEY]``.
+"""
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 import pytest
+
+from pytest_mcpswarm import hookspec, options
+from pytest_mcpswarm.compare import terminal_lines
+from pytest_mcpswarm.errors import MCPSwarmError
+from pytest_mcpswarm.fixtures import mcpswarm, mcpswarm_stack
+from pytest_mcpswarm.scenarios import check_overrides
+from pytest_mcpswarm.session import SESSION_KEY, McpSwarmSession
+
+__all__ = ["SESSION_KEY", "mcpswarm", "mcpswarm_stack"]
+
+#: Name under which the pytest-html integration is registered when pytest-html is active.
+HTML_PLUGIN = "mcpswarm-html"
+MARKERS = (
+    "mcpswarm_sla(expr): SLA the scenarios run by this test must meet, in the SLA language, e.g. "
+    "'p99<200ms, error_rate<0.1%, p99[10s]<400ms'; replaces the scenario's default SLA",
+)
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(hookspec)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.getgroup("mcpswarm", "MCP load testing (pytest-mcpswarm)")
+    options.add_options(parser)
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "mcpswarm_sla(expr): SLA the scenario result must meet, e.g. 'p99<50ms, error_rate<0.1%'"
+    for marker in MARKERS:
+        config.addinivalue_line("markers", marker)
+    try:
+        settings = options.from_config(config)
+        check_overrides(settings.overrides)
+        session = McpSwarmSession(settings, root=config.rootpath, cwd=config.invocation_params.dir)
+    except MCPSwarmError as exc:
+        raise pytest.UsageError(f"mcpswarm: {exc}") from None
+    config.stash[SESSION_KEY] = session
+    if config.pluginmanager.hasplugin("html") and not config.pluginmanager.has_plugin(HTML_PLUGIN):
+        try:
+            module = importlib.import_module("pytest_mcpswarm.report.pytest_html")
+        except ImportError:
+            return
+        config.pluginmanager.register(module, HTML_PLUGIN)
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    session = config.stash.get(SESSION_KEY, None)
+    if session is None:
+        return None
+    s = session.settings
+    where = s.target if s.backend == "external" else f"{s.server_replicas} server(s) over {s.transport}"
+    return (
+        f"mcpswarm: backend {s.backend} ({where}), {s.workers} worker(s), "
+        f"time-scale {s.time_scale:g}, load-scale {s.load_scale:g}"
     )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Write the reports before other plugins (pytest-html) read them; a regression fails the run."""
+    state = session.config.stash.get(SESSION_KEY, None)
+    if state is None:
+        return
+    config = session.config
+
+    def update_json(doc: dict[str, Any]) -> None:
+        config.hook.pytest_mcpswarm_update_json(config=config, document=doc)
+
+    state.finish(update_json)
+    if state.regressions and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    state = config.stash.get(SESSION_KEY, None)
+    if state is None or not (state.scenarios or state.kept_stack):
+        return
+    tr = terminalreporter
+    tr.write_sep("=", "mcpswarm")
+    for line in state.summary_lines():
+        tr.write_line(line)
+    ran = {s["name"].split("#")[0] for s in state.scenarios}
+    for key in state.settings.overrides:
+        if key.split(".", 1)[0] not in ran:
+            tr.write_line(f"note: --mcpswarm-set {key} matched no scenario that ran", yellow=True)
+    if state.compare is not None:
+        tr.write_sep("-", "mcpswarm: compared with a baseline")
+        for line in terminal_lines(state.compare):
+            tr.write_line(line, red="REGRESSION" in line)
+        if state.regressions:
+            tr.write_line(f"mcpswarm: {len(state.regressions)} regression(s):", red=True, bold=True)
+            for text in state.regressions:
+                tr.write_line(f"  {text}", red=True)
+    for what, path in state.written:
+        tr.write_line(f"mcpswarm: {what}: {path}")
+    if state.kept_stack:
+        kept = state.kept_stack
+        pids = " ".join(str(p) for p in kept.get("pids", ()))
+        tr.write_line(f"mcpswarm: stack kept up ({kept['backend']}): {', '.join(kept['targets'])}")
+        if pids:
+            tr.write_line(f"mcpswarm: stop it with: kill {pids}")

@@ -50,6 +50,24 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--ws-newline", action="store_true", default=None, help="erlmcp framing: end every frame in \\n"
     )
+    p.add_argument(
+        "--executor",
+        choices=("open", "closed", "churn"),
+        help="open: send at scheduled times (default); closed: one request in flight per connection; "
+        "churn: closed, and reconnect every --churn-calls calls",
+    )
+    p.add_argument("--churn-calls", type=int, help="churn: calls per connection before it is reopened (100)")
+    p.add_argument(
+        "--think-time", type=float, help="closed/churn: seconds between an answer and the next call"
+    )
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        help="serve the generator's Prometheus metrics: worker i on PORT+i (/metrics)",
+    )
+    p.add_argument(
+        "--metrics-host", default="127.0.0.1", help="address for --metrics-port (default 127.0.0.1)"
+    )
     p.add_argument("--json", metavar="FILE", help="write the JSON report here")
     p.add_argument("--sla", metavar="EXPR", help="e.g. 'p99<50ms, error_rate<0.1%%, rps>=2400'")
     p.set_defaults(func=run)
@@ -87,6 +105,13 @@ def run(args: argparse.Namespace) -> int:
     sla = parse_sla(args.sla) if args.sla else None
     if args.workers < 1:
         raise UsageError(f"--workers must be >= 1, got {args.workers}")
+    if args.metrics_port is not None and not 0 < args.metrics_port < 65536:
+        raise UsageError(f"--metrics-port must be a TCP port (1-65535), got {args.metrics_port}")
+    churn_calls = args.churn_calls
+    if args.executor == "churn" and churn_calls is None:
+        churn_calls = 100
+    elif args.executor in ("open", "closed"):
+        churn_calls = 0
     user = load_profiles(args.profiles_file) if args.profiles_file else None
     profile = override(
         get_profile(args.profile, user),
@@ -96,8 +121,17 @@ def run(args: argparse.Namespace) -> int:
         duration_s=args.duration,
         ws_newline=args.ws_newline,
         protocol_version=args.protocol_version,
+        executor=None if args.executor in (None, "churn") else args.executor,
+        churn_calls=churn_calls,
+        think_time_s=args.think_time,
     )
-    plan = plan_from_profile(profile, target=args.target, timeout_s=args.timeout)
+    plan = plan_from_profile(
+        profile,
+        target=args.target,
+        timeout_s=args.timeout,
+        metrics_port=args.metrics_port,
+        metrics_host=args.metrics_host,
+    )
     console = Console(stderr=True)
     rows: list[dict[str, Any]] = []
     started = time.monotonic()

@@ -1,14 +1,25 @@
-"""One load connection: handshake, then the open-loop hot path.
+"""One load connection: handshake, then the hot paths of the three executors.
 
-Every request that reaches ``fire`` ends in exactly one outcome, recorded
-once: ``ok`` and ``error`` when its reply (or a transport failure) arrives,
-``timeout`` when its deadline passes, ``not_sent`` when it could not leave.
-Latency is measured from the request's *intended* send time, so a stalled
-server or a late generator shows up in the percentiles (wrk2's rule).
+Every request that gets an id ends in exactly one outcome, recorded once:
+``ok`` and ``error`` when its reply (or a transport failure) arrives,
+``timeout`` when its deadline passes (a reply later than the timeout is a
+timeout too, whenever the expiry pass runs), ``not_sent`` when it could not
+leave.  Latency is measured from the request's *intended* send time, so a
+stalled server or a late generator shows up in the percentiles (wrk2's rule).
 
 A reply that cannot be parsed is counted in ``errors_by_type`` as
 ``protocol:malformed`` but ends no request: its request still times out, or
 fails when the connection dies, so it is never counted twice.
+
+Hot-path layout, all of it measured (see docs/PERFORMANCE_TUNING.md):
+
+- ids are consecutive per connection and the method mix is a function of the
+  id (``mix[id % len(mix)]``), so the in-flight table maps id -> intended
+  time (one int, no tuple) and expiry walks ids in order, no deadline queue;
+- a tick's due requests on one connection leave in one ``send_many`` write;
+- counters are list slots and latencies raw nanoseconds appended to one
+  ``array`` per method spec; the engine folds them into histograms once a
+  second (``Engine.fold``).
 """
 
 from __future__ import annotations
@@ -16,22 +27,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import deque
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from pytest_mcpswarm.errors import MCPSwarmError, ProtocolError, TransportError
-from pytest_mcpswarm.load.requests import RequestTemplate
 from pytest_mcpswarm.protocol.lifecycle import ClientLifecycle, Ready
 from pytest_mcpswarm.transport import open_transport
 from pytest_mcpswarm.transport.base import ClientTransport, SendMeta
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
     from pytest_mcpswarm.load.engine import Engine
 
 #: Engine request ids start here so they never collide with the handshake's.
 _FIRST_ID = 1_000
+_loads = orjson.loads
+_DecodeError = orjson.JSONDecodeError
 
 
 class LoadConnection:
@@ -42,27 +55,46 @@ class LoadConnection:
         self.index = index
         self.transport: ClientTransport | None = None
         self.lifecycle: ClientLifecycle | None = None
-        self.templates: list[RequestTemplate] = []
+        #: Per spec: ``bytes % request_id`` gives the wire bytes.
+        self.formats: list[bytes] = []
         self.metas: list[SendMeta] = []
         self.ready = False
         self.wanted = False  # inside its scheduled span
-        self.next_id = _FIRST_ID
-        #: request id -> (intended time ns, index into the engine's method mix)
-        self.inflight: dict[int, tuple[int, int]] = {}
-        self.deadlines: deque[tuple[int, int]] = deque()
+        # Offsetting the first id desynchronises the method mix across connections.
+        self.first_id = _FIRST_ID + index * 7
+        self.next_id = self.first_id
+        #: Lowest id that may still be in flight (expiry walks from here).
+        self.oldest = self.first_id
+        #: request id -> intended send time (ns, perf_counter clock)
+        self.inflight: dict[int, int] = {}
+        #: Open model: pending intended send times (ns), latest first; and how far the shape was read.
+        self.times: list[int] = []
+        self.read_to = 0.0
+        self.calls = 0  # requests finished in this session (churn)
+        self.span_start_ns = 0  # closed loop: the first request of a span is issued from here
+        self._send_many: Callable[[Sequence[bytes]], None] | None = None
         self._handshake: asyncio.Future[None] | None = None
+        self._closed: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
-        self.mix_pos = index * 7  # desynchronise the method mix across connections
+        self._churned = False
+        self._up = False  # counted as connected by the engine
+        self._wake: asyncio.TimerHandle | None = None
 
     # -- life cycle ----------------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self, span_start_ns: int) -> None:
+        """Enter a span that starts at ``span_start_ns`` (the connection opens ahead of it)."""
+        self.span_start_ns = span_start_ns
         self.wanted = True
-        self._task = asyncio.get_running_loop().create_task(self._keep_connected())
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._keep_connected())
 
     async def stop(self) -> None:
         """Stop after the requests in flight are answered or time out (none are sent any more)."""
         self.wanted = False
+        if self._wake is not None:
+            self._wake.cancel()
+            self._wake = None
         while self.inflight and self.ready:
             self.expire(time.perf_counter_ns())
             await asyncio.sleep(0.005)
@@ -74,32 +106,35 @@ class LoadConnection:
 
     async def _keep_connected(self) -> None:
         backoff = 0.05
-        first = True
+        lost = False
         while self.wanted:
-            if not first:
+            if lost:
                 self.engine.reconnects += 1
-            first = False
             try:
                 await self._connect()
                 backoff = 0.05
-                await self._wait_closed()
+                assert self._closed is not None
+                await self._closed
             except (MCPSwarmError, TimeoutError) as exc:
                 self.engine.connect_failed(self, exc)
             await self._close_transport()
             if not self.wanted:
                 return
+            if self._churned:
+                # Churn: a planned close after N calls; reopen at once, it is not a reconnect.
+                self._churned = False
+                lost = False
+                continue
+            lost = True
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 2.0)
 
     async def _connect(self) -> None:
-        plan = self.engine.plan
+        engine = self.engine
+        plan = engine.plan
         loop = asyncio.get_running_loop()
         self._closed = loop.create_future()
-        transport = open_transport(
-            plan.target,
-            ws_newline=plan.ws_newline,
-            headers=plan.headers or None,
-        )
+        transport = open_transport(plan.target, ws_newline=plan.ws_newline, headers=plan.headers or None)
         self.transport = transport
         self._handshake = loop.create_future()
         await asyncio.wait_for(transport.connect(self), plan.timeout_s)
@@ -112,20 +147,29 @@ class LoadConnection:
         self._flush_lifecycle()
         await asyncio.wait_for(asyncio.shield(self._handshake), plan.timeout_s)
         transport.protocol_version = lifecycle.version
-        self.templates = self.engine.templates_for(lifecycle)
-        self.metas = [SendMeta(t.method, None, t.name) for t in self.templates]
+        templates = engine.templates_for(lifecycle)
+        self.formats = [t.prefix.replace(b"%", b"%%") + b"%d}" for t in templates]
+        self.metas = [SendMeta(t.method, None, t.name) for t in templates]
+        # Transports whose failures are per request (HTTP) need the id with every send.
+        self._send_many = None if engine.per_request_meta else getattr(transport, "send_many", None)
+        self.calls = 0
         self.ready = True
-        self.engine.connected(self)
-
-    async def _wait_closed(self) -> None:
-        await self._closed
+        self._up = True
+        engine.connected(self)
+        if engine.closed_loop:
+            now_ns = time.perf_counter_ns()
+            if now_ns >= self.span_start_ns:
+                self.issue(now_ns)
+            else:  # connected ahead of the span
+                delay = (self.span_start_ns - now_ns) / 1e9
+                self._wake = asyncio.get_running_loop().call_later(delay, self.issue, self.span_start_ns)
 
     async def _close_transport(self) -> None:
-        was_ready = self.ready
         self.ready = False
         self._fail_inflight("transport:closed")
         transport, self.transport = self.transport, None
-        if was_ready:
+        if self._up:
+            self._up = False
             self.engine.disconnected(self)
         if transport is not None:
             with contextlib.suppress(TransportError, TimeoutError, OSError):
@@ -135,45 +179,143 @@ class LoadConnection:
         assert self.lifecycle is not None and self.transport is not None
         for out in self.lifecycle.data_to_send():
             self.transport.send(out.data, SendMeta(out.method, out.request_id, out.name))
+            self.engine.messages_sent += 1
+            self.engine.bytes_sent += len(out.data)
 
-    # -- hot path --------------------------------------------------------------------
+    # -- open model: fire what is due ---------------------------------------------------
 
-    def fire(self, intended_ns: int, now_ns: int) -> None:
-        """Send the request scheduled for ``intended_ns`` (already counted as scheduled)."""
+    def fire_due(self, now_ns: int) -> None:
+        """Send every pending request whose intended time has come, in one write where possible."""
+        times = self.times
         engine = self.engine
-        spec = engine.mix[self.mix_pos % len(engine.mix)]
-        self.mix_pos += 1
+        mix, n_mix, scheduled = engine.mix, engine.mix_len, engine.scheduled
+        rid = self.next_id
         if not self.ready:
-            engine.not_sent(spec, intended_ns, "disconnected")
+            while times and times[-1] <= now_ns:
+                times.pop()
+                spec = mix[rid % n_mix]
+                rid += 1
+                scheduled[spec] += 1
+                engine.not_sent(spec, "disconnected")
+            self.next_id = rid
             return
-        if now_ns - intended_ns > engine.max_lateness_ns:
-            engine.not_sent(spec, intended_ns, "late")
+        late_ns = now_ns - engine.max_lateness_ns
+        formats = self.formats
+        inflight = self.inflight
+        lag = engine.lag_append
+        payloads: list[bytes] = []
+        add = payloads.append
+        first = rid
+        while times and times[-1] <= now_ns:
+            intended = times.pop()
+            spec = mix[rid % n_mix]
+            scheduled[spec] += 1
+            if intended < late_ns:
+                engine.not_sent(spec, "late")
+            else:
+                add(formats[spec] % rid)
+                inflight[rid] = intended
+                lag(now_ns - intended)
+            rid += 1
+        self.next_id = rid
+        if payloads:
+            self._transmit(payloads, first, rid)
+
+    def _transmit(self, payloads: list[bytes], first: int, end: int) -> None:
+        """Write ``payloads``: the requests with ids in ``[first, end)`` that are in flight, in order."""
+        engine = self.engine
+        send_many = self._send_many
+        if send_many is not None:
+            try:
+                send_many(payloads)
+            except TransportError:
+                self._unsend(first, end)  # nothing of this batch left
+                return
+        else:
+            transport = self.transport
+            assert transport is not None
+            mix, n_mix, metas, inflight = engine.mix, engine.mix_len, self.metas, self.inflight
+            at = 0
+            for rid in range(first, end):
+                if rid in inflight:
+                    meta = metas[mix[rid % n_mix]]
+                    try:
+                        transport.send(payloads[at], SendMeta(meta.method, rid, meta.name))
+                    except TransportError:
+                        self._unsend(rid, end)  # this one and the rest never left
+                        payloads = payloads[:at]
+                        break
+                    at += 1
+        engine.messages_sent += len(payloads)
+        engine.bytes_sent += sum(map(len, payloads))
+
+    def _unsend(self, first: int, end: int) -> None:
+        # Their lag samples are the last ones recorded (same batch, same order): take them back.
+        engine = self.engine
+        inflight = self.inflight
+        for rid in range(first, end):
+            if inflight.pop(rid, None) is not None:
+                engine.lag_unrecord()
+                engine.not_sent(engine.mix[rid % engine.mix_len], "disconnected")
+
+    # -- closed model and churn: one request in flight ----------------------------------
+
+    def issue(self, intended_ns: int) -> None:
+        """Closed loop: send the next request, scheduled (counted) now; latency from ``intended_ns``."""
+        self._wake = None
+        engine = self.engine
+        if not self.ready or not self.wanted or intended_ns >= engine.end_ns:
             return
-        request_id = self.next_id
-        self.next_id = request_id + 1
-        template = self.templates[spec]
-        meta = self.metas[spec]
-        try:
-            assert self.transport is not None
-            self.transport.send(
-                template.render(request_id),
-                meta if not engine.per_request_meta else SendMeta(meta.method, request_id, meta.name),
-            )
-        except TransportError:
-            engine.not_sent(spec, intended_ns, "disconnected")
+        rid = self.next_id
+        self.next_id = rid + 1
+        spec = engine.mix[rid % engine.mix_len]
+        engine.scheduled[spec] += 1
+        self.inflight[rid] = intended_ns
+        now_ns = time.perf_counter_ns()
+        engine.lag_append(now_ns - intended_ns if now_ns > intended_ns else 0)
+        self._transmit([self.formats[spec] % rid], rid, rid + 1)
+
+    def _finished(self, now_ns: int) -> None:
+        """Closed loop: one request ended; schedule the next, or close the session (churn)."""
+        engine = self.engine
+        self.calls += 1
+        if engine.churn_calls and self.calls >= engine.churn_calls:
+            self._churned = True
+            if self._closed is not None and not self._closed.done():
+                self._closed.set_result(None)
             return
-        self.inflight[request_id] = (intended_ns, spec)
-        self.deadlines.append((intended_ns + engine.timeout_ns, request_id))
-        engine.sent(spec, now_ns - intended_ns)
+        think = engine.think_ns
+        if think <= 0:
+            self.issue(now_ns)
+        else:
+            loop = asyncio.get_running_loop()
+            self._wake = loop.call_later(think / 1e9, self.issue, now_ns + think)
+
+    # -- deadlines --------------------------------------------------------------------
 
     def expire(self, now_ns: int) -> None:
-        deadlines = self.deadlines
+        """Time out, in id order, every request older than the timeout."""
         inflight = self.inflight
-        while deadlines and deadlines[0][0] <= now_ns:
-            _, request_id = deadlines.popleft()
-            entry = inflight.pop(request_id, None)
-            if entry is not None:
-                self.engine.timeout(entry[1], now_ns)
+        end = self.next_id
+        if not inflight:
+            self.oldest = end
+            return
+        engine = self.engine
+        limit = now_ns - engine.timeout_ns
+        rid = self.oldest
+        finished = 0
+        while rid < end:
+            intended = inflight.get(rid)
+            if intended is not None:
+                if intended > limit:
+                    break
+                del inflight[rid]
+                engine.timeout(engine.mix[rid % engine.mix_len])
+                finished += 1
+            rid += 1
+        self.oldest = rid
+        if finished and engine.closed_loop:
+            self._finished(now_ns)
 
     # -- MessageSink --------------------------------------------------------------------
 
@@ -183,40 +325,74 @@ class LoadConnection:
             return
         now_ns = time.perf_counter_ns()
         try:
-            message: Any = orjson.loads(data)
-        except orjson.JSONDecodeError:
+            message: Any = _loads(data)
+        except _DecodeError:
             self.engine.protocol_event("malformed")
             return
-        if isinstance(message, list):
+        if type(message) is dict:
+            rid = message.get("id")
+            # The common case, checked in full: a JSON-RPC 2.0 success reply with an integer id.
+            if (
+                type(rid) is int
+                and "result" in message
+                and "error" not in message
+                and message.get("jsonrpc") == "2.0"
+            ):
+                intended = self.inflight.pop(rid, None)
+                if intended is not None:
+                    engine = self.engine
+                    spec = engine.mix[rid % engine.mix_len]
+                    latency = now_ns - intended
+                    if latency > engine.timeout_ns:
+                        engine.timeout(spec)  # answered, but later than the timeout allows
+                    else:
+                        engine.latencies[spec](latency)
+                    if engine.closed_loop:
+                        self._finished(now_ns)
+                    return
+            self._on_reply(message, now_ns)
+        elif isinstance(message, list):
             for item in message:
                 self._on_reply(item, now_ns)
         else:
-            self._on_reply(message, now_ns)
+            self.engine.protocol_event("malformed")
 
     def _on_reply(self, message: Any, now_ns: int) -> None:
+        engine = self.engine
         if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
-            self.engine.protocol_event("malformed")
+            engine.protocol_event("malformed")
             return
-        request_id = message.get("id")
         if "method" in message:
             return  # a server request or notification: not ours to count
-        if "result" in message:
+        request_id = message.get("id")
+        if "result" in message and "error" not in message:
             error = None
-        elif isinstance(error := message.get("error"), dict) and isinstance(error.get("code"), int):
+        elif (
+            "result" not in message
+            and isinstance(error := message.get("error"), dict)
+            and type(error.get("code")) is int
+        ):
             pass
         else:
-            self.engine.protocol_event("malformed")
+            engine.protocol_event("malformed")
             return
-        entry = self.inflight.pop(request_id, None) if isinstance(request_id, int) else None
-        if entry is None:
-            if not (isinstance(request_id, int) and _FIRST_ID <= request_id < self.next_id):
-                self.engine.protocol_event("unmatched_id")
+        if type(request_id) is not int:
+            engine.protocol_event("unmatched_id")
+            return
+        intended = self.inflight.pop(request_id, None)
+        if intended is None:
+            if not self.first_id <= request_id < self.next_id:
+                engine.protocol_event("unmatched_id")
             return  # else a late reply to a request already counted as a timeout
-        intended_ns, spec = entry
-        if error is None:
-            self.engine.ok(spec, intended_ns, now_ns)
+        spec = engine.mix[request_id % engine.mix_len]
+        if now_ns - intended > engine.timeout_ns:
+            engine.timeout(spec)
+        elif error is None:
+            engine.latencies[spec](now_ns - intended)
         else:
-            self.engine.error(spec, f"jsonrpc:{error['code']}", now_ns)
+            engine.error(spec, f"jsonrpc:{error['code']}")
+        if engine.closed_loop:
+            self._finished(now_ns)
 
     def _handshake_message(self, data: bytes) -> None:
         lifecycle, handshake = self.lifecycle, self._handshake
@@ -239,9 +415,13 @@ class LoadConnection:
             if self._handshake is not None and not self._handshake.done():
                 self._handshake.set_exception(error)
             return
-        entry = self.inflight.pop(request_id, None) if isinstance(request_id, int) else None
-        if entry is not None:
-            self.engine.error(entry[1], f"transport:{error.kind}", time.perf_counter_ns())
+        intended = self.inflight.pop(request_id, None) if type(request_id) is int else None
+        if intended is not None:
+            assert isinstance(request_id, int)
+            engine = self.engine
+            engine.error(engine.mix[request_id % engine.mix_len], f"transport:{error.kind}")
+            if engine.closed_loop:
+                self._finished(time.perf_counter_ns())
 
     def on_session_expired(self) -> None:
         # The server forgot us: in-flight requests are lost; reconnect re-initializes.
@@ -255,15 +435,17 @@ class LoadConnection:
         self._fail_inflight("transport:closed")
         if self._handshake is not None and not self._handshake.done():
             self._handshake.set_exception(error)
-        closed = getattr(self, "_closed", None)
-        if closed is not None and not closed.done():
-            closed.set_result(None)
+        if self._closed is not None and not self._closed.done():
+            self._closed.set_result(None)
 
     def _fail_inflight(self, key: str) -> None:
+        if self._wake is not None:
+            self._wake.cancel()
+            self._wake = None
         if not self.inflight:
             return
-        now_ns = time.perf_counter_ns()
-        for _, spec in self.inflight.values():
-            self.engine.error(spec, key, now_ns)
+        engine = self.engine
+        for rid in self.inflight:
+            engine.error(engine.mix[rid % engine.mix_len], key)
         self.inflight.clear()
-        self.deadlines.clear()
+        self.oldest = self.next_id

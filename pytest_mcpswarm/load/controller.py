@@ -46,6 +46,8 @@ class RunResult:
     connections: dict[str, int] = field(default_factory=dict)
     connect_errors: dict[str, int] = field(default_factory=dict)
     protocol_events: dict[str, int] = field(default_factory=dict)
+    #: CPU seconds the workers spent inside their engines (start-up and imports excluded).
+    cpu_s: float = 0.0
 
 
 def _sum_into(target: dict[str, int], source: dict[str, int]) -> None:
@@ -67,6 +69,7 @@ def merge_done(plan: RunPlan, messages: list[dict[str, Any]]) -> RunResult:
         result.connections["peak"] = result.connections.get("peak", 0) + peak
         _sum_into(result.connect_errors, gauges["connect_errors"])
         _sum_into(result.protocol_events, gauges["protocol_events"])
+        result.cpu_s += float(gauges.get("cpu_s", 0.0))
     return result
 
 

@@ -4,19 +4,44 @@ One ``Engine`` runs in each generator process.  It derives its schedule from
 the ``RunPlan`` alone (the load shapes are pure functions of time), so workers
 never talk to each other; the controller merges their ``StatsSnapshot``s.
 
-Accounting: a request is *scheduled* the moment its intended send time is
-reached inside the run, and from then on ends in exactly one outcome (see
-``connection``).  After the last scheduled send, the engine waits up to the
-request timeout for replies; whatever is still in flight then is a timeout.
+Executors (``plan.executor``):
+
+- ``open`` (default): each connection sends at the times the ``Ramp`` fixes,
+  whatever the server does.  A request is *scheduled* the moment its intended
+  send time is reached inside the run.  All requests one connection owes in a
+  scheduler tick leave in one write (``send_many``); at high rates the tick is
+  at least ``tick_s`` long, so requests may wait up to one tick: that wait is
+  in ``schedule_lag`` and in the latency, which is measured from the
+  intended time.
+- ``closed``: one request in flight per connection; the next one is issued
+  ``think_time_s`` after the previous one ended (answer, error or timeout),
+  and counted as scheduled when issued.  Latency runs from the issue time.
+- ``churn``: ``closed``, and a connection is closed and reopened after every
+  ``churn_calls`` calls.  Every open counts in ``connections.opened``; planned
+  reopenings are not ``reconnects`` (those follow a lost connection).
+
+After the last scheduled send, the engine waits up to the request timeout
+for replies; whatever is still in flight then is a timeout.
+
+Recording costs one ``array.append`` per reply (raw nanoseconds, per method
+spec) plus one per send (schedule lag); ``fold`` turns them into histograms
+and counters once a second and at the end, and hands them to an optional
+``FoldObserver`` (the Prometheus exporter), so nothing per request ever
+touches a histogram or a lock.
 """
 
 from __future__ import annotations
 
+import array
 import asyncio
 import heapq
+import resource
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
 
 from pytest_mcpswarm.errors import MCPSwarmError, ProtocolError, TransportError
 from pytest_mcpswarm.load.connection import LoadConnection
@@ -31,8 +56,32 @@ from pytest_mcpswarm.stats.window import Window
 CONNECT_LEAD_S = 1.0
 #: Send times are pulled from the load shape in chunks of this many seconds.
 _CHUNK_S = 0.5
+#: Timeouts are looked for this often (a reply later than the timeout is a timeout regardless).
+_EXPIRE_EVERY_NS = 10_000_000
+#: Automatic tick: above this many msg/s per worker, requests are gathered for at least 1 ms.
+AUTO_TICK_RATE = 20_000.0
+AUTO_TICK_S = 0.001
 
 Tick = Callable[["Engine", float], None]
+
+
+class FoldObserver(Protocol):
+    """Told about every fold (once a second): the Prometheus exporter implements it."""
+
+    def observe(self, method: str, latencies_us: npt.NDArray[np.int64]) -> None:
+        """Successful requests of ``method`` finished since the last fold, in microseconds."""
+
+    def publish(self, engine: Engine) -> None:
+        """The fold is complete: ``engine.snapshot`` and the engine's counters are current."""
+
+
+def auto_tick_s(plan: RunPlan) -> float:
+    """The tick ``plan`` gets when it does not set one: 1 ms at high rates, else none."""
+    if plan.tick_s is not None:
+        return plan.tick_s
+    ramp = plan.ramp
+    peak = max((s.rate for s in ramp.stages), default=0.0)
+    return AUTO_TICK_S if peak * len(plan.my_connections()) >= AUTO_TICK_RATE else 0.0
 
 
 class Engine:
@@ -41,12 +90,30 @@ class Engine:
         self.ramp = plan.ramp
         self.snapshot = StatsSnapshot()
         self.mix = weighted_cycle([m.weight for m in plan.methods])
+        self.mix_len = len(self.mix)
         self.method_stats = [self.snapshot.method(m.method) for m in plan.methods]
         self.timeout_ns = int(plan.timeout_s * 1e9)
         self.max_lateness_ns = int(plan.max_lateness_s * 1e9)
+        self.tick_ns = int(auto_tick_s(plan) * 1e9)
         # HTTP reports failures per request id; other transports don't need a fresh meta per send.
         self.per_request_meta = plan.target.startswith(("http://", "https://"))
+        self.closed_loop = plan.executor in ("closed", "churn")
+        self.churn_calls = plan.churn_calls if plan.executor == "churn" else 0
+        self.think_ns = int(plan.think_time_s * 1e9)
+        # -- hot-path counters, folded once a second ------------------------------------------
+        n = len(plan.methods)
+        self.scheduled = [0] * n
+        self._latency_raw = [array.array("q") for _ in range(n)]
+        #: Per spec: append one successful request's latency in ns.
+        self.latencies: list[Callable[[int], None]] = [buf.append for buf in self._latency_raw]
+        self._lag_raw = array.array("q")
+        self.lag_append: Callable[[int], None] = self._lag_raw.append
         self.schedule_lag = LatencyHistogram()
+        self.messages_sent = 0
+        self.bytes_sent = 0
+        #: CPU seconds (user + system) this process spent inside ``run``.
+        self.cpu_s = 0.0
+        # -- connections and health ----------------------------------------------------------------
         self.protocol_events: dict[str, int] = {}
         self.connect_errors: dict[str, int] = {}
         self.opened = 0
@@ -57,7 +124,9 @@ class Engine:
         self.connections: dict[int, LoadConnection] = {}
         self._templates: dict[str | None, list[RequestTemplate]] = {}
         self._on_second = on_second
+        self.observer: FoldObserver | None = None
         self.start_ns = 0
+        self.end_ns = 0
         self._window: Window = self.snapshot.series.window(0)
         self._window_index = 0
 
@@ -79,30 +148,21 @@ class Engine:
             ]
         return self._templates[key]
 
-    # -- recording (hot path: plain attribute bumps and array appends) --------------------------
+    # -- recording of the rarer outcomes (immediate) ------------------------------------------
 
-    def sent(self, spec: int, lag_ns: int) -> None:
-        self.method_stats[spec].outcomes.sent += 1
-        self.schedule_lag.record(lag_ns // 1000 if lag_ns > 0 else 0)
+    def lag_unrecord(self) -> None:
+        """Take back the last schedule-lag sample (its request never left after all)."""
+        self._lag_raw.pop()
 
-    def ok(self, spec: int, intended_ns: int, now_ns: int) -> None:
-        latency_us = (now_ns - intended_ns) // 1000
-        stats = self.method_stats[spec]
-        stats.outcomes.ok += 1
-        stats.latency.record(latency_us)
-        window = self._window
-        window.ok += 1
-        window.latency.record(latency_us)
-
-    def error(self, spec: int, key: str, now_ns: int) -> None:
+    def error(self, spec: int, key: str) -> None:
         self.method_stats[spec].outcomes.add_error(key)
         self._window.errors += 1
 
-    def timeout(self, spec: int, now_ns: int) -> None:
+    def timeout(self, spec: int) -> None:
         self.method_stats[spec].outcomes.timeouts += 1
         self._window.timeouts += 1
 
-    def not_sent(self, spec: int, intended_ns: int, reason: str) -> None:
+    def not_sent(self, spec: int, reason: str) -> None:
         self.method_stats[spec].outcomes.add_not_sent(reason)
         self._window.not_sent += 1
 
@@ -132,84 +192,131 @@ class Engine:
             key = f"usage:{type(exc).__name__}"
         self.connect_errors[key] = self.connect_errors.get(key, 0) + 1
 
-    # -- the run ------------------------------------------------------------------------------
+    # -- folding --------------------------------------------------------------------------------
 
-    def _now_s(self) -> float:
-        return (time.perf_counter_ns() - self.start_ns) / 1e9
+    def fold(self) -> None:
+        """Move the hot-path counters and raw latencies into the snapshot (and the current window)."""
+        window = self._window
+        observer = self.observer
+        for spec, raw in enumerate(self._latency_raw):
+            stats = self.method_stats[spec]
+            if self.scheduled[spec]:
+                stats.outcomes.scheduled += self.scheduled[spec]
+                self.scheduled[spec] = 0
+            if raw:
+                view = np.frombuffer(raw, dtype=np.int64)
+                latency_us = view // 1000
+                del view  # release the buffer, or the array cannot shrink
+                del raw[:]
+                stats.latency.record_many(latency_us)
+                window.latency.record_many(latency_us)
+                stats.outcomes.ok += len(latency_us)
+                window.ok += len(latency_us)
+                if observer is not None:
+                    observer.observe(self.plan.methods[spec].method, latency_us)
+        for stats in self.snapshot.methods.values():
+            # Every scheduled request either left or is counted as not sent.
+            stats.outcomes.sent = stats.outcomes.scheduled - stats.outcomes.not_sent
+        if self._lag_raw:
+            view = np.frombuffer(self._lag_raw, dtype=np.int64)
+            lag_us = view // 1000
+            del view
+            del self._lag_raw[:]
+            self.schedule_lag.record_many(lag_us)
+        if observer is not None:
+            observer.publish(self)
 
     def _roll_window(self, now_s: float) -> None:
         index = int(now_s) if now_s > 0 else 0
         if index != self._window_index:
+            self.fold()
             previous = self._window_index
             self._window_index = index
             self._window = self.snapshot.series.window(index)
             if self._on_second is not None and index > previous:
                 self._on_second(self, now_s)
 
+    # -- the run ------------------------------------------------------------------------------
+
+    def _now_s(self) -> float:
+        return (time.perf_counter_ns() - self.start_ns) / 1e9
+
+    def _refill(self, conn: LoadConnection, heap: list[tuple[int, int]]) -> None:
+        """Pull the connection's next send times from the shape; queue it at its next one."""
+        duration = self.ramp.duration_s
+        while not conn.times and conn.read_to < duration:
+            a = conn.read_to
+            b = min(a + _CHUNK_S, duration)
+            conn.read_to = b
+            offsets = np.round(self.ramp.send_times(conn.index, a, b) * 1e9).astype(np.int64)
+            conn.times = (offsets + self.start_ns)[::-1].tolist()
+        if conn.times:
+            heapq.heappush(heap, (conn.times[-1], conn.index))
+
+    def _expire_all(self, now_ns: int) -> None:
+        for conn in self.connections.values():
+            if conn.inflight:
+                conn.expire(now_ns)
+
     async def run(self) -> StatsSnapshot:
         """Run the plan to the end; returns everything recorded (also kept in ``self.snapshot``)."""
         plan = self.plan
         ramp = self.ramp
+        cpu0 = _cpu_seconds()
         # t=0 is the shared start time; translate it onto this process's monotonic clock.
         self.start_ns = time.perf_counter_ns() + int((plan.start_at - time.time()) * 1e9)
         duration = ramp.duration_s
+        self.end_ns = self.start_ns + int(duration * 1e9)
         mine = set(plan.my_connections())
         spans = [s for s in ramp.connection_spans() if s.connection in mine]
-        starts = sorted((max(s.start_s - CONNECT_LEAD_S, -CONNECT_LEAD_S), s.connection) for s in spans)
+        starts = sorted(
+            (max(s.start_s - CONNECT_LEAD_S, -CONNECT_LEAD_S), s.start_s, s.connection) for s in spans
+        )
         stops = sorted((s.stop_s, s.connection) for s in spans if s.stop_s < duration)
-        for _, index in starts:
+        for _, _, index in starts:
             self.connections.setdefault(index, LoadConnection(self, index))
-        # Per connection: pending send times (a list, cheap to walk) and how far the shape was read.
-        pending: dict[int, list[float]] = {i: [] for i in self.connections}
-        read_to: dict[int, float] = dict.fromkeys(self.connections, 0.0)
-        heap: list[tuple[float, int]] = []
+        heap: list[tuple[int, int]] = []
+        if not self.closed_loop:
+            for conn in self.connections.values():
+                self._refill(conn, heap)
 
-        def refill(index: int) -> None:
-            while not pending[index] and read_to[index] < duration:
-                a = read_to[index]
-                b = min(a + _CHUNK_S, duration)
-                read_to[index] = b
-                pending[index] = ramp.send_times(index, a, b).tolist()[::-1]
-            if pending[index]:
-                heapq.heappush(heap, (pending[index][-1], index))
-
-        for index in self.connections:
-            refill(index)
-
-        loop_sleep = asyncio.sleep
+        tick_s = self.tick_ns / 1e9
         stopping: list[asyncio.Future[None]] = []
         perf = time.perf_counter_ns
+        connections = self.connections
+        next_expiry = 0
         try:
             while True:
                 now_ns = perf()
                 now_s = (now_ns - self.start_ns) / 1e9
                 while starts and starts[0][0] <= now_s:
-                    self.connections[heapq.heappop(starts)[1]].start()
+                    _, span_start_s, index = heapq.heappop(starts)
+                    connections[index].start(self.start_ns + int(span_start_s * 1e9))
                 while stops and stops[0][0] <= now_s:
-                    stopping.append(asyncio.ensure_future(self.connections[heapq.heappop(stops)[1]].stop()))
+                    stopping.append(asyncio.ensure_future(connections[heapq.heappop(stops)[1]].stop()))
                 self._roll_window(now_s)
-                while heap and heap[0][0] <= now_s:
-                    _, index = heapq.heappop(heap)
-                    conn = self.connections[index]
-                    times = pending[index]
-                    while times and times[-1] <= now_s:
-                        intended_ns = self.start_ns + int(times.pop() * 1e9)
-                        self.method_stats[self.mix[conn.mix_pos % len(self.mix)]].outcomes.scheduled += 1
-                        conn.fire(intended_ns, now_ns)
-                    refill(index)
-                for conn in self.connections.values():
-                    if conn.deadlines:
-                        conn.expire(now_ns)
+                while heap and heap[0][0] <= now_ns:
+                    conn = connections[heapq.heappop(heap)[1]]
+                    conn.fire_due(now_ns)
+                    self._refill(conn, heap)
+                if now_ns >= next_expiry:
+                    self._expire_all(now_ns)
+                    next_expiry = now_ns + _EXPIRE_EVERY_NS
                 if now_s >= duration and not heap:
                     break
-                next_due = min(heap[0][0] if heap else duration, starts[0][0] if starts else duration)
-                await loop_sleep(max(0.0, min(next_due - self._now_s(), 0.01)))
+                next_due = (heap[0][0] - self.start_ns) / 1e9 if heap else duration
+                if starts:
+                    next_due = min(next_due, starts[0][0])
+                wait = min(next_due - self._now_s(), 0.01)
+                await asyncio.sleep(max(wait, tick_s if heap else 0.0))
             await self._drain()
             await asyncio.gather(*stopping)
         finally:
-            await asyncio.gather(*(c.stop() for c in self.connections.values()), return_exceptions=True)
+            await asyncio.gather(*(c.stop() for c in connections.values()), return_exceptions=True)
             self._roll_window(self._now_s())
             self.snapshot.mark_elapsed(duration)
+            self.fold()
+            self.cpu_s = _cpu_seconds() - cpu0
         return self.snapshot
 
     async def _drain(self) -> None:
@@ -217,8 +324,7 @@ class Engine:
         while any(c.inflight for c in self.connections.values()):
             now_ns = time.perf_counter_ns()
             self._roll_window(self._now_s())
-            for conn in self.connections.values():
-                conn.expire(now_ns)
+            self._expire_all(now_ns)
             await asyncio.sleep(0.005)
 
     def gauges(self) -> dict[str, Any]:
@@ -233,4 +339,12 @@ class Engine:
             },
             "connect_errors": dict(self.connect_errors),
             "protocol_events": dict(self.protocol_events),
+            "messages_sent": self.messages_sent,
+            "bytes_sent": self.bytes_sent,
+            "cpu_s": self.cpu_s,
         }
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime

@@ -47,7 +47,14 @@ class RunPlan:
     connections: tuple[int, ...] = ()
     #: Unix time at which t=0 of the schedule happens, shared by all workers.
     start_at: float = 0.0
+    #: Prometheus endpoint of the generator: worker ``i`` serves ``metrics_port + i`` on ``metrics_host``.
     metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
+    #: Which worker this plan is for (set by ``split``): picks its metrics port.
+    worker_index: int = 0
+    #: Open model: gather a connection's due requests for at least this long before writing them
+    #: (one write per connection per tick).  None: 1 ms above 20K msg/s per worker, else no floor.
+    tick_s: float | None = None
 
     def __post_init__(self) -> None:
         if self.executor not in EXECUTORS:
@@ -62,6 +69,18 @@ class RunPlan:
                 )
         if not self.methods:
             raise UsageError("a run needs at least one method in its mix")
+        if self.tick_s is not None and not (math.isfinite(self.tick_s) and 0 <= self.tick_s <= 0.1):
+            raise UsageError(f"tick must be between 0 and 0.1 s, got {self.tick_s!r}")
+        if isinstance(self.churn_calls, bool) or not (
+            isinstance(self.churn_calls, int) and self.churn_calls >= 1
+        ):
+            raise UsageError(f"churn calls must be a whole number >= 1, got {self.churn_calls!r}")
+        if not (math.isfinite(self.think_time_s) and self.think_time_s >= 0):
+            raise UsageError(
+                f"think time must be a non-negative number of seconds, got {self.think_time_s!r}"
+            )
+        if self.metrics_port is not None and not 0 < self.metrics_port < 65536:
+            raise UsageError(f"metrics port must be a TCP port (1-65535), got {self.metrics_port!r}")
         if self.protocol_version not in versions.ALL_VERSIONS:
             raise UsageError(
                 f"protocol version {self.protocol_version!r} is unknown",
@@ -83,7 +102,8 @@ class RunPlan:
         """One plan per worker, connections dealt round-robin so ramps spread evenly."""
         every = self.my_connections()
         parts = [tuple(every[i::workers]) for i in range(workers)]
-        return [replace(self, connections=part) for part in parts if part]
+        parts = [part for part in parts if part]
+        return [replace(self, connections=part, worker_index=i) for i, part in enumerate(parts)]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

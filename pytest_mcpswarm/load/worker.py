@@ -47,8 +47,20 @@ def done_message(engine: Engine) -> dict[str, Any]:
 
 
 async def run_engine(plan: RunPlan, *, live: bool = False) -> Engine:
+    """Run ``plan``; with ``plan.metrics_port`` set, serve Prometheus metrics on port + worker index."""
     engine = Engine(plan, on_second=_second if live else None)
-    await engine.run()
+    server = None
+    if plan.metrics_port is not None:
+        from pytest_mcpswarm.load.exporter import GeneratorMetrics, MetricsServer
+
+        metrics = GeneratorMetrics()
+        engine.observer = metrics
+        server = MetricsServer(metrics, plan.metrics_host, plan.metrics_port + plan.worker_index)
+    try:
+        await engine.run()
+    finally:
+        if server is not None:
+            server.close()
     return engine
 
 
