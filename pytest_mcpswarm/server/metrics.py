@@ -14,7 +14,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from typing import Any, Final
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
@@ -124,6 +124,9 @@ class MetricsExporter:
     def __init__(self, stats: ServerStats) -> None:
         self._registry = CollectorRegistry(auto_describe=False)
         self._registry.register(_StatsCollector(stats))
+        # process_cpu_seconds_total, process_resident_memory_bytes, process_open_fds: what
+        # bottleneck attribution and the CPU/memory alerts read.
+        ProcessCollector(registry=self._registry)
 
     def render(self) -> bytes:
         return generate_latest(self._registry)

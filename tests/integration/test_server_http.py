@@ -331,3 +331,7 @@ def test_metrics_exposes_histogram_and_counters(server: ServerProcess) -> None:
     assert "mcpswarm_server_active_connections" in text
     assert "mcpswarm_server_active_sessions" in text
     assert 'mcpswarm_server_faults_injected_total{kind="drop"} 0.0' in text
+    # Process figures for bottleneck attribution and the CPU/memory alerts.
+    rss = next(line for line in text.splitlines() if line.startswith("process_resident_memory_bytes "))
+    assert float(rss.split()[1]) > 1_000_000
+    assert "process_cpu_seconds_total " in text
