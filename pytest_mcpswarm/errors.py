@@ -109,3 +109,14 @@ def catalogue() -> list[type[MCPSwarmError]]:
             seen.append(cls)
             stack.extend(cls.__subclasses__())
     return seen
+
+
+class PreflightError(MCPSwarmError):
+    """Before a run, the target did not complete an MCP session, or refused a call of the profile.
+
+    Checked once up front so that a wrong URL, a dead server or a tool the
+    server does not have is one clear line, not a report in which every
+    request failed.
+    """
+
+    fix = "check the target URL (scheme, host, port, path) and that the server is running"

@@ -16,6 +16,7 @@ from rich.table import Table
 from pytest_mcpswarm.errors import UsageError
 from pytest_mcpswarm.load.controller import run_workers
 from pytest_mcpswarm.load.plan import plan_from_profile
+from pytest_mcpswarm.load.preflight import preflight
 from pytest_mcpswarm.load.profiles import BUILTIN_PROFILES, get_profile, load_profiles, override
 from pytest_mcpswarm.report import document
 from pytest_mcpswarm.sla import SlaOutcome, evaluate, parse_sla
@@ -132,6 +133,7 @@ def run(args: argparse.Namespace) -> int:
         metrics_port=args.metrics_port,
         metrics_host=args.metrics_host,
     )
+    asyncio.run(preflight(plan))
     console = Console(stderr=True)
     rows: list[dict[str, Any]] = []
     started = time.monotonic()
