@@ -19,9 +19,9 @@ from pytest_mcpswarm.compare import terminal_lines
 from pytest_mcpswarm.errors import MCPSwarmError
 from pytest_mcpswarm.fixtures import mcpswarm, mcpswarm_stack
 from pytest_mcpswarm.scenarios import check_overrides
-from pytest_mcpswarm.session import SESSION_KEY, McpSwarmSession
+from pytest_mcpswarm.session import SCENARIO_KEY, SESSION_KEY, McpSwarmSession
 
-__all__ = ["SESSION_KEY", "mcpswarm", "mcpswarm_stack"]
+__all__ = ["SCENARIO_KEY", "SESSION_KEY", "mcpswarm", "mcpswarm_stack"]
 
 #: Name under which the pytest-html integration is registered when pytest-html is active.
 HTML_PLUGIN = "mcpswarm-html"
