@@ -17,6 +17,7 @@ from typing import Any, Final
 
 import orjson
 
+from pytest_mcpswarm.report.capacity_charts import attribution_section, ceiling_section
 from pytest_mcpswarm.report.figures import scenario_svgs
 from pytest_mcpswarm.report.verdict import (
     Delta,
@@ -261,8 +262,11 @@ def scenario_section(scenario: Mapping[str, Any], compare: Mapping[str, Any] | N
         _errors_table(scenario),
         '<div class="charts">',
         *scenario_svgs(scenario),
-        "</div></section>",
+        "</div>",
     ]
+    if isinstance(scenario.get("attribution"), Mapping):
+        parts.append(attribution_section(scenario["attribution"]))
+    parts.append("</section>")
     return "".join(parts)
 
 
@@ -292,6 +296,7 @@ def document_html(doc: Mapping[str, Any], *, title: str = "mcpswarm report") -> 
     body = [
         f'<div class="mcpswarm"><h1>{escape(title)}</h1>{_environment(doc)}</div>',
         summary(scenarios, compare),
+        *([ceiling_section(doc["ceiling"])] if isinstance(doc.get("ceiling"), Mapping) else []),
         *(scenario_section(s, compare) for s in scenarios),
     ]
     return (

@@ -1,0 +1,67 @@
+"""A run with its resources sampled alongside, ending in a bottleneck verdict.
+
+    result, attribution = await observed_run(plan, workers=2, server_pids=(server.proc.pid,))
+    scenario = document.scenario("x", result, ...) | {"attribution": attribution}
+
+``report.html`` draws a scenario's ``attribution`` as charts beside the others.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from pytest_mcpswarm.capacity import procfs
+from pytest_mcpswarm.capacity.attribution import Thresholds, attribute
+from pytest_mcpswarm.capacity.sampler import ResourceSampler
+from pytest_mcpswarm.load.controller import START_DELAY_S, RunResult, run_workers
+from pytest_mcpswarm.load.plan import RunPlan
+
+
+async def observed_run(
+    plan: RunPlan,
+    *,
+    workers: int = 1,
+    server_pids: tuple[int, ...] = (),
+    metrics_url: str | None = None,
+    iface: str | None = None,
+    link_bps: float | None = None,
+    interval_s: float = 0.5,
+    thresholds: Thresholds | None = None,
+) -> tuple[RunResult, dict[str, Any]]:
+    """Run ``plan`` on ``workers`` processes while sampling; returns the result and its ``attribution``."""
+    directions: tuple[str, ...] = ("tx", "rx")
+    if iface and link_bps is None:
+        # A shaping qdisc caps what leaves through iface; a link speed caps each direction.
+        link_bps = procfs.tc_rate_bits_per_s(iface)
+        if link_bps is not None:
+            directions = ("tx",)
+        else:
+            link_bps = procfs.link_speed_bits_per_s(iface)
+    # Sample times are aligned with the run's t=0, which the controller puts START_DELAY_S ahead.
+    sampler = ResourceSampler(
+        server_pids=server_pids,
+        metrics_url=metrics_url,
+        iface=iface,
+        interval_s=interval_s,
+        t0=time.time() + START_DELAY_S,
+    )
+    with sampler:
+        result = await run_workers(plan, workers)
+    rows = result.snapshot.series.rows()
+    first_error = next((float(r["t"]) for r in rows if r["errors"]), None)
+    totals = result.snapshot.outcomes
+    attribution = attribute(
+        [s for s in sampler.samples if s["t"] >= 0],
+        link_bps=link_bps,
+        directions=directions,
+        connection_failures=result.connections.get("failed", 0),
+        errors_by_type=dict(totals.errors_by_type) | dict(result.connect_errors),
+        first_error_s=first_error,
+        thresholds=thresholds,
+    )
+    attribution |= {
+        "iface": iface,
+        "server_source": "proc" if server_pids else ("metrics" if metrics_url else None),
+    }
+    return result, attribution
