@@ -1,4 +1,4 @@
-"""``mcpswarm selfbench server``: our reference server against the official SDK's, same client, same cores."""
+"""``mcpswarm selfbench server`` (ours vs the SDK) and ``client`` (our generator vs raw loops, Locust)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from pytest_mcpswarm.errors import UsageError
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "selfbench",
-        help="measure our reference server against the official MCP SDK server",
-        description="Measure our reference server against the official MCP SDK server on this machine.",
+        help="measure our reference server (vs the MCP SDK) or our load generator (vs raw loops, Locust)",
+        description="Measure our reference server against the official MCP SDK server (server), or our "
+        "load generator against a raw loop and Locust (client), on this machine.",
     )
     targets = parser.add_subparsers(dest="target", metavar="TARGET", required=True)
     server = targets.add_parser(
@@ -52,6 +53,48 @@ def register(subparsers: Any) -> None:
     )
     server.add_argument("--strict", action="store_true", help="exit 1 when a goal is not met")
     server.set_defaults(func=run)
+    client = targets.add_parser(
+        "client",
+        help="our load generator's CPU per request vs a raw picows loop, Locust, and itself with 2 workers",
+        description=(
+            "Measure the load engine against pinned peers, every case a child process on the client core "
+            "and one reference server on the server core: (a) WS tools/call vs a raw picows loop, "
+            "(b) 20 x 10K ping/s from one process, (c) HTTP vs Locust FastHttpUser (10 users, constant(0)), "
+            "(d) 1 vs 2 workers.  Prints each figure as median (min..max) over the rounds."
+        ),
+    )
+    client.add_argument(
+        "--warmup", type=float, default=2.0, help="whole seconds of warm-up per case (default 2)"
+    )
+    client.add_argument("--duration", type=float, default=5.0, help="seconds measured per case (default 5)")
+    client.add_argument("--rounds", type=int, default=3, help="repeat every pair this often (default 3)")
+    client.add_argument(
+        "--port", type=int, default=0, help="port for the reference server (default: a free one)"
+    )
+    client.add_argument("--json", type=Path, metavar="FILE", help="also write every run and the goals here")
+    client.add_argument("--strict", action="store_true", help="exit 1 when a goal is not met")
+    client.set_defaults(func=run_client)
+
+
+def run_client(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from pytest_mcpswarm.selfbench import client, client_report
+
+    if not 0 <= args.port <= 65535:
+        raise UsageError("--port must be a TCP port (0-65535)")
+    settings = client.Settings(warmup=args.warmup, duration=args.duration, rounds=args.rounds, port=args.port)
+    console = Console(soft_wrap=True)
+    err = Console(stderr=True, soft_wrap=True)
+    outcome = client.run(
+        settings, lambda line: err.print(f"selfbench: {line}", highlight=False, markup=False, style="dim")
+    )
+    client_report.render(outcome, settings, console)
+    if args.json is not None:
+        client_report.write_json(outcome, settings, args.json)
+        console.print(f"wrote {args.json}", highlight=False, markup=False)
+    sys.stdout.flush()
+    return 1 if args.strict and not client_report.goals_met(outcome) else 0
 
 
 def run(args: argparse.Namespace) -> int:

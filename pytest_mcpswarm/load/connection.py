@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from bisect import bisect_right
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -67,8 +68,10 @@ class LoadConnection:
         self.oldest = self.first_id
         #: request id -> intended send time (ns, perf_counter clock)
         self.inflight: dict[int, int] = {}
-        #: Open model: pending intended send times (ns), latest first; and how far the shape was read.
+        #: Open model: intended send times (ns) of the current chunk, ``times[pos:]`` still to send;
+        #: and how far the shape was read.
         self.times: list[int] = []
+        self.pos = 0
         self.read_to = 0.0
         self.calls = 0  # requests finished in this session (churn)
         self.span_start_ns = 0  # closed loop: the first request of a span is issued from here
@@ -98,10 +101,16 @@ class LoadConnection:
         while self.inflight and self.ready:
             self.expire(time.perf_counter_ns())
             await asyncio.sleep(0.005)
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        task, self._task = self._task, None
+        while task is not None and not task.done():
+            # Python 3.11's wait_for can swallow a cancel that races a finishing connect
+            # (gh-86296): cancel until the task is really gone, and wake it if it waits.
+            task.cancel()
+            if self._closed is not None and not self._closed.done():
+                self._closed.set_result(None)
+            await asyncio.wait({task}, timeout=0.5)
+        if task is not None and not task.cancelled():
+            task.exception()  # retrieved: never "exception was never retrieved"
         await self._close_transport()
 
     async def _keep_connected(self) -> None:
@@ -137,6 +146,8 @@ class LoadConnection:
         transport = open_transport(plan.target, ws_newline=plan.ws_newline, headers=plan.headers or None)
         self.transport = transport
         self._handshake = loop.create_future()
+        # Its failure may land after _connect gave up waiting (cancelled, timed out): mark it seen.
+        self._handshake.add_done_callback(_retrieve)
         await asyncio.wait_for(transport.connect(self), plan.timeout_s)
         lifecycle = ClientLifecycle(plan.protocol_version)
         self.lifecycle = lifecycle
@@ -187,39 +198,49 @@ class LoadConnection:
     def fire_due(self, now_ns: int) -> None:
         """Send every pending request whose intended time has come, in one write where possible."""
         times = self.times
+        start = self.pos
+        stop = bisect_right(times, now_ns, start)
+        if stop == start:
+            return
+        self.pos = stop
         engine = self.engine
+        first = self.next_id
+        end = first + (stop - start)
+        self.next_id = end
+        if self.ready and engine.single and times[start] >= now_ns - engine.max_lateness_ns:
+            # One method, nothing late (the oldest due one is in time): C-speed loops only.
+            due = times[start:stop]
+            ids = range(first, end)
+            fmt = self.formats[0]
+            payloads = [fmt % rid for rid in ids]
+            self.inflight.update(zip(ids, due, strict=True))
+            engine.lag_extend([now_ns - t for t in due])
+            engine.scheduled[0] += stop - start
+            self._transmit(payloads, first, end)
+            return
         mix, n_mix, scheduled = engine.mix, engine.mix_len, engine.scheduled
-        rid = self.next_id
         if not self.ready:
-            while times and times[-1] <= now_ns:
-                times.pop()
+            for rid in range(first, end):
                 spec = mix[rid % n_mix]
-                rid += 1
                 scheduled[spec] += 1
                 engine.not_sent(spec, "disconnected")
-            self.next_id = rid
             return
         late_ns = now_ns - engine.max_lateness_ns
         formats = self.formats
         inflight = self.inflight
         lag = engine.lag_append
-        payloads: list[bytes] = []
-        add = payloads.append
-        first = rid
-        while times and times[-1] <= now_ns:
-            intended = times.pop()
+        payloads = []
+        for rid, intended in zip(range(first, end), times[start:stop], strict=True):
             spec = mix[rid % n_mix]
             scheduled[spec] += 1
             if intended < late_ns:
                 engine.not_sent(spec, "late")
             else:
-                add(formats[spec] % rid)
+                payloads.append(formats[spec] % rid)
                 inflight[rid] = intended
                 lag(now_ns - intended)
-            rid += 1
-        self.next_id = rid
         if payloads:
-            self._transmit(payloads, first, rid)
+            self._transmit(payloads, first, end)
 
     def _transmit(self, payloads: list[bytes], first: int, end: int) -> None:
         """Write ``payloads``: the requests with ids in ``[first, end)`` that are in flight, in order."""
@@ -266,13 +287,18 @@ class LoadConnection:
         engine = self.engine
         if not self.ready or not self.wanted or intended_ns >= engine.end_ns:
             return
+        now_ns = time.perf_counter_ns()
+        if now_ns < intended_ns:
+            # uvloop rounds timers to whole milliseconds, so a wake-up may come early: never send early.
+            delay = (intended_ns - now_ns) / 1e9
+            self._wake = asyncio.get_running_loop().call_later(delay, self.issue, intended_ns)
+            return
         rid = self.next_id
         self.next_id = rid + 1
         spec = engine.mix[rid % engine.mix_len]
         engine.scheduled[spec] += 1
         self.inflight[rid] = intended_ns
-        now_ns = time.perf_counter_ns()
-        engine.lag_append(now_ns - intended_ns if now_ns > intended_ns else 0)
+        engine.lag_append(now_ns - intended_ns)
         self._transmit([self.formats[spec] % rid], rid, rid + 1)
 
     def _finished(self, now_ns: int) -> None:
@@ -303,6 +329,8 @@ class LoadConnection:
         engine = self.engine
         limit = now_ns - engine.timeout_ns
         rid = self.oldest
+        if 4 * len(inflight) < end - rid:
+            rid = min(inflight)  # one C pass instead of stepping over every answered id
         finished = 0
         while rid < end:
             intended = inflight.get(rid)
@@ -341,7 +369,7 @@ class LoadConnection:
                 intended = self.inflight.pop(rid, None)
                 if intended is not None:
                     engine = self.engine
-                    spec = engine.mix[rid % engine.mix_len]
+                    spec = 0 if engine.single else engine.mix[rid % engine.mix_len]
                     latency = now_ns - intended
                     if latency > engine.timeout_ns:
                         engine.timeout(spec)  # answered, but later than the timeout allows
@@ -449,3 +477,8 @@ class LoadConnection:
             engine.error(engine.mix[rid % engine.mix_len], key)
         self.inflight.clear()
         self.oldest = self.next_id
+
+
+def _retrieve(future: asyncio.Future[None]) -> None:
+    if not future.cancelled():
+        future.exception()

@@ -8,11 +8,11 @@ Executors (``plan.executor``):
 
 - ``open`` (default): each connection sends at the times the ``Ramp`` fixes,
   whatever the server does.  A request is *scheduled* the moment its intended
-  send time is reached inside the run.  All requests one connection owes in a
-  scheduler tick leave in one write (``send_many``); at high rates the tick is
-  at least ``tick_s`` long, so requests may wait up to one tick: that wait is
-  in ``schedule_lag`` and in the latency, which is measured from the
-  intended time.
+  send time is reached inside the run.  The scheduler wakes at most once per
+  ``tick_s`` (1 ms, uvloop's timer resolution) and all requests one connection
+  owes then leave in one write (``send_many``).  A request may so wait up to
+  one tick: that wait is in ``schedule_lag`` and in the latency, which is
+  measured from the intended time.
 - ``closed``: one request in flight per connection; the next one is issued
   ``think_time_s`` after the previous one ended (answer, error or timeout),
   and counted as scheduled when issued.  Latency runs from the issue time.
@@ -58,9 +58,6 @@ CONNECT_LEAD_S = 1.0
 _CHUNK_S = 0.5
 #: Timeouts are looked for this often (a reply later than the timeout is a timeout regardless).
 _EXPIRE_EVERY_NS = 10_000_000
-#: Automatic tick: above this many msg/s per worker, requests are gathered for at least 1 ms.
-AUTO_TICK_RATE = 20_000.0
-AUTO_TICK_S = 0.001
 
 Tick = Callable[["Engine", float], None]
 
@@ -75,15 +72,6 @@ class FoldObserver(Protocol):
         """The fold is complete: ``engine.snapshot`` and the engine's counters are current."""
 
 
-def auto_tick_s(plan: RunPlan) -> float:
-    """The tick ``plan`` gets when it does not set one: 1 ms at high rates, else none."""
-    if plan.tick_s is not None:
-        return plan.tick_s
-    ramp = plan.ramp
-    peak = max((s.rate for s in ramp.stages), default=0.0)
-    return AUTO_TICK_S if peak * len(plan.my_connections()) >= AUTO_TICK_RATE else 0.0
-
-
 class Engine:
     def __init__(self, plan: RunPlan, *, on_second: Tick | None = None) -> None:
         self.plan = plan
@@ -94,7 +82,7 @@ class Engine:
         self.method_stats = [self.snapshot.method(m.method) for m in plan.methods]
         self.timeout_ns = int(plan.timeout_s * 1e9)
         self.max_lateness_ns = int(plan.max_lateness_s * 1e9)
-        self.tick_ns = int(auto_tick_s(plan) * 1e9)
+        self.tick_ns = int(plan.tick_s * 1e9)
         # HTTP reports failures per request id; other transports don't need a fresh meta per send.
         self.per_request_meta = plan.target.startswith(("http://", "https://"))
         self.closed_loop = plan.executor in ("closed", "churn")
@@ -108,6 +96,9 @@ class Engine:
         self.latencies: list[Callable[[int], None]] = [buf.append for buf in self._latency_raw]
         self._lag_raw = array.array("q")
         self.lag_append: Callable[[int], None] = self._lag_raw.append
+        self.lag_extend: Callable[[list[int]], None] = self._lag_raw.extend
+        #: One method spec: the hot paths skip the mix lookup.
+        self.single = n == 1
         self.schedule_lag = LatencyHistogram()
         self.messages_sent = 0
         self.bytes_sent = 0
@@ -244,14 +235,15 @@ class Engine:
     def _refill(self, conn: LoadConnection, heap: list[tuple[int, int]]) -> None:
         """Pull the connection's next send times from the shape; queue it at its next one."""
         duration = self.ramp.duration_s
-        while not conn.times and conn.read_to < duration:
+        while conn.pos >= len(conn.times) and conn.read_to < duration:
             a = conn.read_to
             b = min(a + _CHUNK_S, duration)
             conn.read_to = b
             offsets = np.round(self.ramp.send_times(conn.index, a, b) * 1e9).astype(np.int64)
-            conn.times = (offsets + self.start_ns)[::-1].tolist()
-        if conn.times:
-            heapq.heappush(heap, (conn.times[-1], conn.index))
+            conn.times = (offsets + self.start_ns).tolist()
+            conn.pos = 0
+        if conn.pos < len(conn.times):
+            heapq.heappush(heap, (conn.times[conn.pos], conn.index))
 
     def _expire_all(self, now_ns: int) -> None:
         for conn in self.connections.values():
