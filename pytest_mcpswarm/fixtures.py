@@ -39,6 +39,9 @@ from pytest_mcpswarm.stats.phases import PhaseStats, PhaseView, phase_stats, rec
 from pytest_mcpswarm.stats.snapshot import StatsSnapshot
 
 Fail = Callable[[str], NoReturn]
+#: How a backend runs a plan itself (the swarm backend: on its client replicas):
+#: ``execute(plan, targets, workers) -> RunResult``.
+Execute = Callable[[RunPlan, tuple[str, ...], int], RunResult]
 
 
 def _raise(message: str) -> NoReturn:
@@ -74,27 +77,29 @@ class ScenarioResult:
         """Fail the test unless every check of ``expr`` holds; the message lists them all."""
         outcome = self.sla(expr)
         if not outcome.passed:
-            self._fail(f"{self.name}: {outcome.message}")
+            self._fail(f"{self.name}: {outcome.message}{generator_note(self.data)}")
         return outcome
 
 
 # -- running ---------------------------------------------------------------------------
 
 
+def generator_note(data: dict[str, Any]) -> str:
+    """What to add to an SLA failure when the generator, not the server, was the limit."""
+    if not data.get("generator_bound"):
+        return ""
+    reasons = "; ".join(data["generator"]["reasons"])
+    return (
+        f"\nNOTE: the load generator was saturated ({reasons}): these figures may show its limit, "
+        "not the server's; add --mcpswarm-workers or lower the load"
+    )
+
+
 def merge_results(plan: RunPlan, results: list[RunResult]) -> RunResult:
     """One result of runs that shared the work (exact: every field is a sum)."""
     out = RunResult(plan, StatsSnapshot(), LatencyHistogram(), 0)
     for r in results:
-        out.snapshot.merge(r.snapshot)
-        out.schedule_lag.add(r.schedule_lag)
-        out.workers += r.workers
-        for mine, theirs in (
-            (out.connections, r.connections),
-            (out.connect_errors, r.connect_errors),
-            (out.protocol_events, r.protocol_events),
-        ):
-            for key, value in theirs.items():
-                mine[key] = mine.get(key, 0) + value
+        out.add(r)
     return out
 
 
@@ -186,6 +191,7 @@ class ScenarioRunner:
         fail: Fail = _raise,
         marker_sla: str | None = None,
         nodeid: str = "",
+        execute: Execute | None = None,
     ) -> None:
         self.settings = settings
         self.targets = targets
@@ -197,6 +203,7 @@ class ScenarioRunner:
         self.fail = fail
         self.marker_sla = marker_sla
         self.nodeid = nodeid
+        self.execute = execute
         self.results: list[ScenarioResult] = []
 
     def prepare(self, scenario: Scenario | str, fields: Mapping[str, object]) -> Scenario:
@@ -229,7 +236,10 @@ class ScenarioRunner:
             sc.run_profile(), target=self.targets[0], timeout_s=sc.timeout_s, warmup_s=sc.warmup_s
         )
         workers = max(1, min(self.settings.workers, plan.ramp.max_connections))
-        run = asyncio.run(run_spread(plan, self.targets, workers))
+        if self.execute is not None:
+            run = self.execute(plan, self.targets, workers)
+        else:
+            run = asyncio.run(run_spread(plan, self.targets, workers))
         view, phases, summary = analyse(sc, run)
         expr, source = self.sla_for(sc, summary["offered_rps"])
         outcome = evaluate(parse_sla(expr), view) if expr.strip() else None
@@ -260,7 +270,7 @@ class ScenarioRunner:
         result = ScenarioResult(data, run, view, self.fail)
         self.results.append(result)
         if outcome is not None and not outcome.passed:
-            self.fail(f"{name}: {outcome.message}")
+            self.fail(f"{name}: {outcome.message}{generator_note(data)}")
         return result
 
 
@@ -343,6 +353,12 @@ def mcpswarm(request: pytest.FixtureRequest, mcpswarm_stack: Backend) -> Scenari
         adjusted: Scenario | None = hook.pytest_mcpswarm_adjust_scenario(scenario=scenario, settings=settings)
         return adjusted
 
+    annotate: Callable[[dict[str, Any]], None] = getattr(mcpswarm_stack, "annotate", lambda data: None)
+
+    def on_result(data: dict[str, Any]) -> None:
+        annotate(data)  # backend facts first (swarm: replicas that reported, Prometheus check)
+        hook.pytest_mcpswarm_scenario_result(config=config, scenario=data)
+
     return ScenarioRunner(
         settings,
         mcpswarm_stack.targets,
@@ -350,8 +366,9 @@ def mcpswarm(request: pytest.FixtureRequest, mcpswarm_stack: Backend) -> Scenari
         record=record,
         unique_name=session.unique_name,
         adjust=adjust,
-        on_result=lambda data: hook.pytest_mcpswarm_scenario_result(config=config, scenario=data),
+        on_result=on_result,
         fail=_fail,
         marker_sla=marker_sla,
         nodeid=request.node.nodeid,
+        execute=getattr(mcpswarm_stack, "execute", None),
     )

@@ -100,6 +100,8 @@ class McpSwarmSession:
             p50 = "—" if lat["p50"] is None else f"{lat['p50']:.2f}"
             p99 = "—" if lat["p99"] is None else f"{lat['p99']:.2f}"
             err = s["summary"].get("error_rate_pct")
+            if s.get("generator_bound"):
+                verdict += "  GENERATOR-BOUND"
             lines.append(
                 f"{s['name']:<18} {s['throughput_rps']:>10.1f} rps  p50 {p50:>8} ms  p99 {p99:>8} ms  "
                 f"errors {'—' if err is None else f'{err:.3g}%':>7}  {verdict}"
@@ -107,6 +109,9 @@ class McpSwarmSession:
             extra = {k: v for k, v in s["summary"].items() if k not in ("throughput_rps", "error_rate_pct")}
             if extra:
                 lines.append("    " + ", ".join(f"{k}={_fmt(v)}" for k, v in extra.items()))
+            if s.get("generator_bound"):
+                reasons = "; ".join(s["generator"]["reasons"])
+                lines.append(f"    the load generator was the bottleneck: {reasons}")
         return lines
 
 

@@ -167,9 +167,13 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         path = document.write(args.json, document.document([report]))
         out.print(f"JSON report: {path}")
+    if report["generator_bound"]:
+        reasons = "; ".join(report["generator"]["reasons"])
+        out.print(f"[bold red]GENERATOR-BOUND[/]: the load generator was the bottleneck ({reasons})")
     if outcome is not None:
         out.print(outcome.message)
         if not outcome.passed:
-            print("mcpswarm run: SLA failed", file=sys.stderr)
+            bound = " (on a generator-bound run: see above)" if report["generator_bound"] else ""
+            print(f"mcpswarm run: SLA failed{bound}", file=sys.stderr)
             return 1
     return 0

@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from pytest_mcpswarm.errors import MCPSwarmError
+from pytest_mcpswarm.load.health import DEFAULT_RULE, GeneratorRule
 from pytest_mcpswarm.load.plan import RunPlan
 from pytest_mcpswarm.stats.histogram import LatencyHistogram
 from pytest_mcpswarm.stats.snapshot import StatsSnapshot
@@ -48,6 +49,40 @@ class RunResult:
     protocol_events: dict[str, int] = field(default_factory=dict)
     #: CPU seconds the workers spent inside their engines (start-up and imports excluded).
     cpu_s: float = 0.0
+    #: Each worker's CPU use over its run, as a fraction of one core.
+    worker_cpu: list[float] = field(default_factory=list)
+    loop_lag: LatencyHistogram = field(default_factory=LatencyHistogram)
+    inflight_peak: int = 0
+
+    def add(self, other: RunResult) -> None:
+        """Fold in another part of the same run: every field is a sum, so merging is exact.
+
+        Peaks of different parts may not coincide, so the summed peak bounds
+        the true one from above.
+        """
+        self.snapshot.merge(other.snapshot)
+        self.schedule_lag.add(other.schedule_lag)
+        self.loop_lag.add(other.loop_lag)
+        self.workers += other.workers
+        _sum_into(self.connections, other.connections)
+        _sum_into(self.connect_errors, other.connect_errors)
+        _sum_into(self.protocol_events, other.protocol_events)
+        self.cpu_s += other.cpu_s
+        self.worker_cpu.extend(other.worker_cpu)
+        self.inflight_peak += other.inflight_peak
+
+    def generator_reasons(self, rule: GeneratorRule = DEFAULT_RULE) -> list[str]:
+        """Why the generator, not the server, limited this run (empty: it did not)."""
+        late = self.snapshot.outcomes.not_sent_by_reason.get("late", 0)
+        latency = self.snapshot.latency
+        lag, loop = self.schedule_lag, self.loop_lag
+        return rule.reasons(
+            schedule_lag_p99_ms=lag.percentile(99) / 1000 if lag.total_count else None,
+            latency_p99_ms=latency.percentile(99) / 1000 if latency.total_count else None,
+            loop_lag_p99_ms=loop.percentile(99) / 1000 if loop.total_count else None,
+            not_sent_late=late,
+            worker_cpu=self.worker_cpu,
+        )
 
 
 def _sum_into(target: dict[str, int], source: dict[str, int]) -> None:
@@ -55,21 +90,33 @@ def _sum_into(target: dict[str, int], source: dict[str, int]) -> None:
         target[key] = target.get(key, 0) + value
 
 
+def _from_done(plan: RunPlan, message: dict[str, Any]) -> RunResult:
+    """One worker's ``done`` message as a RunResult."""
+    gauges = message["gauges"]
+    cpu_s = float(gauges.get("cpu_s", 0.0))
+    wall_s = float(gauges.get("wall_s", 0.0))
+    result = RunResult(
+        plan,
+        StatsSnapshot.from_dict(message["snapshot"]),
+        LatencyHistogram.from_dict(message["schedule_lag"]),
+        1,
+        connections=dict(gauges["connections"]),
+        connect_errors=dict(gauges["connect_errors"]),
+        protocol_events=dict(gauges["protocol_events"]),
+        cpu_s=cpu_s,
+        worker_cpu=[cpu_s / wall_s if wall_s > 0 else 0.0],
+        inflight_peak=int(gauges.get("inflight_peak", 0)),
+    )
+    if "loop_lag" in gauges:
+        result.loop_lag = LatencyHistogram.from_dict(gauges["loop_lag"])
+    return result
+
+
 def merge_done(plan: RunPlan, messages: list[dict[str, Any]]) -> RunResult:
     """Merge the ``done`` messages of all workers (the same code for every backend)."""
-    result = RunResult(plan, StatsSnapshot(), LatencyHistogram(), len(messages))
+    result = RunResult(plan, StatsSnapshot(), LatencyHistogram(), 0)
     for message in messages:
-        result.snapshot.merge(StatsSnapshot.from_dict(message["snapshot"]))
-        result.schedule_lag.add(LatencyHistogram.from_dict(message["schedule_lag"]))
-        gauges = message["gauges"]
-        conns = dict(gauges["connections"])
-        peak = conns.pop("peak", 0)
-        _sum_into(result.connections, conns)
-        # Peaks of different workers may not coincide; their sum bounds the true peak from above.
-        result.connections["peak"] = result.connections.get("peak", 0) + peak
-        _sum_into(result.connect_errors, gauges["connect_errors"])
-        _sum_into(result.protocol_events, gauges["protocol_events"])
-        result.cpu_s += float(gauges.get("cpu_s", 0.0))
+        result.add(_from_done(plan, message))
     return result
 
 

@@ -58,6 +58,8 @@ CONNECT_LEAD_S = 1.0
 _CHUNK_S = 0.5
 #: Timeouts are looked for this often (a reply later than the timeout is a timeout regardless).
 _EXPIRE_EVERY_NS = 10_000_000
+#: Period of the event-loop lag probe.
+_PROBE_NS = 50_000_000
 
 Tick = Callable[["Engine", float], None]
 
@@ -102,8 +104,12 @@ class Engine:
         self.schedule_lag = LatencyHistogram()
         self.messages_sent = 0
         self.bytes_sent = 0
-        #: CPU seconds (user + system) this process spent inside ``run``.
+        #: CPU seconds (user + system) this process spent inside ``run``, and the wall time.
         self.cpu_s = 0.0
+        self.wall_s = 0.0
+        #: How late the loop woke a 50 ms probe timer: time every callback waited, replies too.
+        self.loop_lag = LatencyHistogram()
+        self.inflight_peak = 0
         # -- connections and health ----------------------------------------------------------------
         self.protocol_events: dict[str, int] = {}
         self.connect_errors: dict[str, int] = {}
@@ -188,6 +194,7 @@ class Engine:
     def fold(self) -> None:
         """Move the hot-path counters and raw latencies into the snapshot (and the current window)."""
         window = self._window
+        self.inflight_peak = max(self.inflight_peak, sum(len(c.inflight) for c in self.connections.values()))
         observer = self.observer
         for spec, raw in enumerate(self._latency_raw):
             stats = self.method_stats[spec]
@@ -255,6 +262,8 @@ class Engine:
         plan = self.plan
         ramp = self.ramp
         cpu0 = _cpu_seconds()
+        wall0 = time.perf_counter()
+        probe = asyncio.ensure_future(self._probe_loop())
         # t=0 is the shared start time; translate it onto this process's monotonic clock.
         self.start_ns = time.perf_counter_ns() + int((plan.start_at - time.time()) * 1e9)
         duration = ramp.duration_s
@@ -309,7 +318,19 @@ class Engine:
             self.snapshot.mark_elapsed(duration)
             self.fold()
             self.cpu_s = _cpu_seconds() - cpu0
+            self.wall_s = time.perf_counter() - wall0
+            probe.cancel()
+            await asyncio.gather(probe, return_exceptions=True)
         return self.snapshot
+
+    async def _probe_loop(self) -> None:
+        period_ns = _PROBE_NS
+        record = self.loop_lag.record
+        perf = time.perf_counter_ns
+        while True:
+            before = perf()
+            await asyncio.sleep(period_ns / 1e9)
+            record(max(0, perf() - before - period_ns) // 1000)
 
     async def _drain(self) -> None:
         """Wait for in-flight replies until each request's deadline; leftovers become timeouts."""
@@ -334,6 +355,9 @@ class Engine:
             "messages_sent": self.messages_sent,
             "bytes_sent": self.bytes_sent,
             "cpu_s": self.cpu_s,
+            "wall_s": self.wall_s,
+            "loop_lag": self.loop_lag.to_dict(),
+            "inflight_peak": self.inflight_peak,
         }
 
 

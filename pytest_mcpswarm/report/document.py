@@ -114,7 +114,14 @@ def scenario(
             for row in snap.series.rows()
         ],
         "sla": sla.to_dict() if sla is not None else None,
-        "generator": {"schedule_lag_ms": latency_ms(result.schedule_lag)},
+        "generator_bound": bool(reasons := result.generator_reasons()),
+        "generator": {
+            "reasons": reasons,
+            "schedule_lag_ms": latency_ms(result.schedule_lag),
+            "loop_lag_ms": latency_ms(result.loop_lag),
+            "worker_cpu": [round(c, 3) for c in result.worker_cpu],
+            "inflight_peak": result.inflight_peak,
+        },
         "histogram": snap.latency.encode(),
     }
 
