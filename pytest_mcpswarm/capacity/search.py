@@ -44,6 +44,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from pytest_mcpswarm.errors import UsageError
+from pytest_mcpswarm.load import health
 
 Phase = Literal["step-up", "bisect"]
 
@@ -92,17 +93,15 @@ class GeneratorRule:
 
     def judge(self, step: StepResult, baseline_p50_ms: float | None) -> tuple[str, ...]:
         """Why ``step`` is generator-bound (empty: it is not)."""
-        reasons: list[str] = []
-        lag = step.schedule_lag_p99_ms
-        if lag is not None and lag > self.lag_bound_ms:
-            p99 = step.p99_ms
-            if p99 is None or lag >= self.lag_share * p99:
-                tail = "" if p99 is None else f" of a {p99:.1f} ms latency p99"
-                reasons.append(f"schedule lag p99 {lag:.1f} ms > {self.lag_bound_ms:g} ms{tail}")
-        if step.not_sent_late:
-            reasons.append(
-                f"{step.not_sent_late} requests not sent: the generator fell behind by > lateness bound"
-            )
+        shared = health.GeneratorRule(
+            lag_bound_ms=self.lag_bound_ms, lag_share=self.lag_share, cpu_bound=self.cpu_bound
+        )
+        reasons = shared.reasons(
+            schedule_lag_p99_ms=step.schedule_lag_p99_ms,
+            latency_p99_ms=step.p99_ms,
+            not_sent_late=step.not_sent_late,
+            worker_cpu=[step.generator_cpu],
+        )
         if step.offered_rps > 0 and step.achieved_rps < self.shortfall * step.offered_rps:
             not_queueing = (
                 step.p50_ms is not None
@@ -115,8 +114,6 @@ class GeneratorRule:
                     f"server shows no queueing (p50 {step.p50_ms:.2f} ms vs {baseline_p50_ms:.2f} ms at the "
                     "lowest passing rate)"
                 )
-        if step.generator_cpu > self.cpu_bound:
-            reasons.append(f"generator CPU {step.generator_cpu:.0%} of a core > {self.cpu_bound:.0%}")
         return tuple(reasons)
 
 
