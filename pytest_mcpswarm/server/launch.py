@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from types import TracebackType
 
 from pytest_mcpswarm.errors import ServerStartError
+from pytest_mcpswarm.procs import preexec_die_with_parent
 
 _LINE = re.compile(r"^mcpswarm serve: listening on (http://\S+) \(workers=(\d+)\)$")
 
@@ -41,7 +42,15 @@ class ServerProcess:
         if "--port" not in self.args:
             cmd += ["--port", "0"]
         env = {**os.environ, **(self.env or {})}
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        # The server dies with whoever started it, even after a kill -9 (PR_SET_PDEATHSIG).
+        self.proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            preexec_fn=preexec_die_with_parent(signal.SIGTERM),  # noqa: PLW1509
+        )
         assert self.proc.stdout is not None
         sel = selectors.DefaultSelector()
         sel.register(self.proc.stdout, selectors.EVENT_READ)
