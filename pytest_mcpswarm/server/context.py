@@ -23,7 +23,9 @@ class ServerContext:
         # Each worker draws from its own stream so --seed stays reproducible per worker.
         seed = None if config.seed is None else config.seed + worker
         self.injector = FaultInjector(config.faults, seed)
-        self.stats = ServerStats(config.replica, worker, self.injector.counts)
+        self.stats = ServerStats(
+            config.replica, worker, self.injector.counts, self.injector.seconds, self.injector.epoch_unix
+        )
         self.sessions = SessionTable(config.max_sessions, config.session_ttl_s)
         self.stats.sessions = self.sessions.__len__
         self.dispatcher = Dispatcher(config, worker, loop, self.injector, self.stats)

@@ -41,6 +41,9 @@ _NOT_MODERN: Final = frozenset({"initialize", "ping", "logging/setLevel"})
 _NO_FAULTS: Final = frozenset({"initialize", "server/discover"})
 
 _HEAD: Final = b'{"jsonrpc":"2.0","id":'
+#: Integer ids we can echo back (what orjson serializes; a wire decoder never yields more).
+_MIN_ID: Final = -(2**63)
+_MAX_ID: Final = 2**64 - 1
 _MODERN_TAIL: Final = b',"resultType":"complete"}'
 
 
@@ -85,6 +88,7 @@ class Dispatcher:
         self._injector = injector
         self._has_delay_fault = bool(config.faults.delays)
         self._has_reply_faults = bool(config.faults.reply)
+        self._has_version_fault = config.faults.version is not None
         self._stats = stats
         self._gate = ServiceGate(loop, config.max_concurrency)
         replica = orjson.dumps(config.replica)
@@ -138,8 +142,8 @@ class Dispatcher:
                 return self._invalid(None, "Invalid JSON-RPC notification", t0)
             return NO_REPLY, b""  # notifications/initialized, notifications/cancelled, ...: nothing to do
         rid = msg["id"]
-        if type(rid) is not int and type(rid) is not str:
-            return self._invalid(None, "JSON-RPC id must be a string or an integer", t0)
+        if type(rid) is not str and not (type(rid) is int and _MIN_ID <= rid <= _MAX_ID):
+            return self._invalid(None, "JSON-RPC id must be a string or a 64-bit integer", t0)
         if method is None and ("result" in msg or "error" in msg):
             return NO_REPLY, b""
         if type(method) is not str or msg.get("jsonrpc") != "2.0":
@@ -162,6 +166,10 @@ class Dispatcher:
                     method, rid, v.METHOD_NOT_FOUND, f"Method not found: {method}", None, t0=t0
                 )
         id_bytes = orjson.dumps(rid)
+        if self._has_version_fault and method in _NO_FAULTS:
+            wrong = self._injector.wrong_version()
+            if wrong is not None:
+                return self._finish(method, id_bytes, self._wrong_version(method, wrong), t0)
         try:
             if method == "tools/call":
                 return self._tools_call(params, id_bytes, modern, sink, token, t0=t0)
@@ -181,6 +189,16 @@ class Dispatcher:
             return self._finish(method, id_bytes, _dump_result(fn(params), modern, cacheable), t0)
         except RpcError as exc:
             return self._error(method, rid, exc.code, exc.message, exc.data, t0=t0)
+
+    @staticmethod
+    def _wrong_version(method: str, version: str) -> bytes:
+        """The version fault's opening result: a server that speaks only ``version``."""
+        if method == "initialize":
+            return orjson.dumps(
+                {"protocolVersion": version, "capabilities": CAPABILITIES, "serverInfo": SERVER_INFO}
+            )
+        discover = {"supportedVersions": [version], "capabilities": CAPABILITIES, "serverInfo": SERVER_INFO}
+        return _dump_result(discover, True, True)
 
     # -- tools -------------------------------------------------------------------------------
 

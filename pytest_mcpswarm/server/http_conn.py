@@ -18,6 +18,7 @@ from pytest_mcpswarm.protocol import versions as v
 from pytest_mcpswarm.server import wsframes
 from pytest_mcpswarm.server.context import ServerContext
 from pytest_mcpswarm.server.dispatch import CLOSE, DROP, NO_REPLY, OK, error_body, negotiate
+from pytest_mcpswarm.server.throttle import ReadThrottle, reset
 from pytest_mcpswarm.server.ws_conn import WsConnection
 
 MAX_HEADER_BYTES: Final = 64 * 1024
@@ -34,7 +35,7 @@ _REASONS: Final = {
     200: b"OK", 202: b"Accepted", 400: b"Bad Request", 403: b"Forbidden", 404: b"Not Found",
     405: b"Method Not Allowed", 406: b"Not Acceptable", 413: b"Content Too Large",
     415: b"Unsupported Media Type", 426: b"Upgrade Required", 431: b"Request Header Fields Too Large",
-    503: b"Service Unavailable",
+    500: b"Internal Server Error", 503: b"Service Unavailable",
 }  # fmt: skip
 _STATUS_LINES: Final = {s: b"HTTP/1.1 %d %s\r\n" % (s, r) for s, r in _REASONS.items()}
 _JSON: Final = b"application/json"
@@ -78,21 +79,34 @@ class HttpConnection(asyncio.Protocol):
         self._pending: deque[list[Any]] = deque()
         self._closing = False
         self._upgraded = False
+        self._refused = False
+        self._throttle: ReadThrottle | None = None
 
     # -- asyncio.Protocol -------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        injector = self.ctx.injector
+        if injector.plan.refuse is not None and injector.refuse_connection():
+            self._refused = self._closing = True
+            reset(transport)
+            return
         self.ctx.stats.connections["http"] += 1
+        if injector.plan.slowread_bps is not None:
+            self._throttle = ReadThrottle(self.ctx.loop, transport, injector)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closing = True
-        if not self._upgraded:
+        if self._throttle is not None and not self._upgraded:
+            self._throttle.cancel()
+        if not (self._upgraded or self._refused):
             self.ctx.stats.connections["http"] -= 1
 
     def data_received(self, data: bytes) -> None:
         if self._closing:
             return
+        if self._throttle is not None:
+            self._throttle.consumed(len(data))
         out: list[bytes] = []
         self._out = out
         try:
@@ -102,6 +116,15 @@ class HttpConnection(asyncio.Protocol):
                 self._flush(out)
                 self._upgrade(data[exc.args[0] :])
                 return
+        except httptools.HttpParserCallbackError as exc:
+            # Our own handler raised, not the client's bytes: a server bug.  Report it loudly
+            # (the loop's handler logs the traceback to stderr) and answer 500, never a 400.
+            self.ctx.loop.call_exception_handler(
+                {"message": "reference server: request handler failed", "exception": exc.__context__ or exc,
+                 "protocol": self}
+            )  # fmt: skip
+            out.append(response(500, b'{"error":"internal server error"}', False))
+            self._closing = True
         except httptools.HttpParserError:
             out.append(response(400, b'{"error":"malformed HTTP request"}', False))
             self._closing = True
@@ -418,7 +441,7 @@ class HttpConnection(asyncio.Protocol):
         )
         self._upgraded = True
         self.ctx.stats.connections["http"] -= 1
-        ws = WsConnection(self.ctx)
+        ws = WsConnection(self.ctx, self._throttle)
         transport.set_protocol(ws)
         ws.connection_made(transport)
         if rest:

@@ -36,7 +36,14 @@ class _Hist:
 class ServerStats:
     """Everything /metrics and /stats report for one worker process."""
 
-    def __init__(self, replica: str, worker: int, fault_counts: dict[str, int]) -> None:
+    def __init__(
+        self,
+        replica: str,
+        worker: int,
+        fault_counts: dict[str, int],
+        fault_seconds: dict[str, float] | None = None,
+        fault_clock_unix: float = 0.0,
+    ) -> None:
         self.replica = replica
         self.worker = worker
         self.started = time.time()
@@ -44,6 +51,9 @@ class ServerStats:
         self.hists: dict[str, _Hist] = {}
         self.connections: dict[str, int] = {"http": 0, "ws": 0}
         self.faults = fault_counts  # shared with the injector: one source of truth
+        self.fault_seconds = fault_seconds if fault_seconds is not None else {}
+        #: Wall-clock time fault windows (``@START-END``) are measured from.
+        self.fault_clock_unix = fault_clock_unix
         self.sessions: Callable[[], int] = lambda: 0
 
     def observe(self, method: str, outcome: str, seconds: float) -> None:
@@ -67,6 +77,8 @@ class ServerStats:
             "pid": os.getpid(),
             "uptime_s": round(time.time() - self.started, 3),
             "faults": dict(self.faults),
+            "fault_seconds": {k: round(v, 6) for k, v in self.fault_seconds.items()},
+            "fault_clock_unix": self.fault_clock_unix,
             "requests": requests,
             "requests_total": sum(self.requests.values()),
             "active_connections": dict(self.connections),
@@ -114,6 +126,14 @@ class _StatsCollector(Collector):
         for kind, n in sorted(s.faults.items()):
             faults.add_metric([kind], n)
         yield faults
+        fault_time = CounterMetricFamily(
+            "mcpswarm_server_fault_seconds",
+            "Time spent in time-shaped faults (stall: replies held; slowread: reads paused), by kind.",
+            labels=["kind"],
+        )
+        for kind, seconds in sorted(s.fault_seconds.items()):
+            fault_time.add_metric([kind], seconds)
+        yield fault_time
 
 
 class MetricsExporter:

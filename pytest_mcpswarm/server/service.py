@@ -69,8 +69,11 @@ class WriteGate:
 
     def _begin(self) -> None:
         assert self._stall is not None
+        if not self._injector.active("stall"):  # outside its time window: skip this period
+            self._timer = self._loop.call_later(self._stall.every_s, self._begin)
+            return
         self.stalled = True
-        self._injector.count_stall()
+        self._injector.count_stall(self._stall.pause_s)
         self._timer = self._loop.call_later(self._stall.pause_s, self._end)
 
     def _end(self) -> None:

@@ -15,11 +15,14 @@ import orjson
 from pytest_mcpswarm.server import wsframes as wf
 from pytest_mcpswarm.server.context import ServerContext
 from pytest_mcpswarm.server.dispatch import CLOSE, DROP, NO_REPLY
+from pytest_mcpswarm.server.throttle import ReadThrottle
 
 
 class WsConnection(asyncio.Protocol):
-    def __init__(self, ctx: ServerContext) -> None:
+    def __init__(self, ctx: ServerContext, throttle: ReadThrottle | None = None) -> None:
         self.ctx = ctx
+        #: The upgraded HTTP connection's slow-read pacing, carried over to the same socket.
+        self._throttle = throttle
         self.parser = wf.FrameParser(ctx.config.max_message_bytes)
         self.transport: asyncio.Transport | None = None
         self._out: list[bytes] | None = None
@@ -32,15 +35,19 @@ class WsConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
         self.ctx.stats.connections["ws"] -= 1
+        if self._throttle is not None:
+            self._throttle.cancel()
 
     def data_received(self, data: bytes) -> None:
         if self._closed:
             return
+        if self._throttle is not None:
+            self._throttle.consumed(len(data))
+        error: wf.FrameError | None = None
         try:
             messages = self.parser.feed(data)
         except wf.FrameError as exc:
-            self._close(exc.code, exc.reason)
-            return
+            messages, error = exc.messages, exc
         self._out = out = []
         for opcode, payload in messages:
             if opcode == wf.TEXT:
@@ -53,6 +60,9 @@ class WsConnection(asyncio.Protocol):
                 self._close(wf.CLOSE_UNSUPPORTED_DATA, "binary frames are not accepted; send JSON text")
             if self._closed:
                 return
+        if error is not None:
+            self._close(error.code, error.reason)  # sends the replies gathered in self._out first
+            return
         self._out = None
         if out:
             assert self.transport is not None

@@ -39,6 +39,9 @@ class FrameError(Exception):
         super().__init__(reason)
         self.code = code
         self.reason = reason
+        #: Messages completed in the same ``feed`` before the violation, so that what is handled
+        #: before the close does not depend on how the bytes were split into reads.
+        self.messages: list[tuple[int, bytes]] = []
 
 
 def accept_key(key: str) -> str:
@@ -76,13 +79,21 @@ class FrameParser:
         self._frag_size = 0
 
     def feed(self, data: bytes) -> list[tuple[int, bytes]]:
+        out: list[tuple[int, bytes]] = []
+        try:
+            self._feed(data, out)
+        except FrameError as exc:
+            exc.messages = out
+            raise
+        return out
+
+    def _feed(self, data: bytes, out: list[tuple[int, bytes]]) -> None:
         buf: bytes | bytearray
         if self._buf:
             self._buf += data
             buf = self._buf
         else:
             buf = data
-        out: list[tuple[int, bytes]] = []
         pos, n = 0, len(buf)
         while n - pos >= 2:
             b0, b1 = buf[pos], buf[pos + 1]
@@ -140,4 +151,3 @@ class FrameParser:
             del self._buf[:pos]
         else:
             self._buf = bytearray(buf[pos:])
-        return out
