@@ -76,6 +76,7 @@ class LoadConnection:
         self.calls = 0  # requests finished in this session (churn)
         self.span_start_ns = 0  # closed loop: the first request of a span is issued from here
         self._send_many: Callable[[Sequence[bytes]], None] | None = None
+        self._cancel: Callable[[int], bool | None] | None = None
         self._handshake: asyncio.Future[None] | None = None
         self._closed: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
@@ -126,6 +127,9 @@ class LoadConnection:
                 await self._closed
             except (MCPSwarmError, TimeoutError) as exc:
                 self.engine.connect_failed(self, exc)
+            except OSError as exc:
+                # A socket error a transport did not translate is still a failed connection.
+                self.engine.connect_failed(self, TransportError(str(exc), kind="reset"))
             await self._close_transport()
             if not self.wanted:
                 return
@@ -163,6 +167,8 @@ class LoadConnection:
         self.metas = [SendMeta(t.method, None, t.name) for t in templates]
         # Transports whose failures are per request (HTTP) need the id with every send.
         self._send_many = None if engine.per_request_meta else getattr(transport, "send_many", None)
+        #: Transports that must be told about a timed-out request (HTTP) offer ``cancel``.
+        self._cancel = getattr(transport, "cancel", None)
         self.calls = 0
         self.ready = True
         self._up = True
@@ -338,7 +344,12 @@ class LoadConnection:
                 if intended > limit:
                     break
                 del inflight[rid]
-                engine.timeout(engine.mix[rid % engine.mix_len])
+                spec = engine.mix[rid % engine.mix_len]
+                cancel = self._cancel
+                if cancel is not None and cancel(rid) is True:
+                    engine.not_sent(spec, "late")  # still queued for a connection: it never left
+                else:
+                    engine.timeout(spec)
                 finished += 1
             rid += 1
         self.oldest = rid

@@ -53,6 +53,8 @@ class RunResult:
     worker_cpu: list[float] = field(default_factory=list)
     loop_lag: LatencyHistogram = field(default_factory=LatencyHistogram)
     inflight_peak: int = 0
+    #: Negative durations recorded as 0 (should stay 0; see Engine._non_negative).
+    clock_anomalies: int = 0
 
     def add(self, other: RunResult) -> None:
         """Fold in another part of the same run: every field is a sum, so merging is exact.
@@ -70,6 +72,7 @@ class RunResult:
         self.cpu_s += other.cpu_s
         self.worker_cpu.extend(other.worker_cpu)
         self.inflight_peak += other.inflight_peak
+        self.clock_anomalies += other.clock_anomalies
 
     def generator_reasons(self, rule: GeneratorRule = DEFAULT_RULE) -> list[str]:
         """Why the generator, not the server, limited this run (empty: it did not)."""
@@ -106,6 +109,7 @@ def _from_done(plan: RunPlan, message: dict[str, Any]) -> RunResult:
         cpu_s=cpu_s,
         worker_cpu=[cpu_s / wall_s if wall_s > 0 else 0.0],
         inflight_peak=int(gauges.get("inflight_peak", 0)),
+        clock_anomalies=int(gauges.get("clock_anomalies", 0)),
     )
     if "loop_lag" in gauges:
         result.loop_lag = LatencyHistogram.from_dict(gauges["loop_lag"])

@@ -110,6 +110,7 @@ class Engine:
         #: How late the loop woke a 50 ms probe timer: time every callback waited, replies too.
         self.loop_lag = LatencyHistogram()
         self.inflight_peak = 0
+        self.clock_anomalies = 0
         # -- connections and health ----------------------------------------------------------------
         self.protocol_events: dict[str, int] = {}
         self.connect_errors: dict[str, int] = {}
@@ -203,7 +204,7 @@ class Engine:
                 self.scheduled[spec] = 0
             if raw:
                 view = np.frombuffer(raw, dtype=np.int64)
-                latency_us = view // 1000
+                latency_us = self._non_negative(view // 1000)
                 del view  # release the buffer, or the array cannot shrink
                 del raw[:]
                 stats.latency.record_many(latency_us)
@@ -217,12 +218,23 @@ class Engine:
             stats.outcomes.sent = stats.outcomes.scheduled - stats.outcomes.not_sent
         if self._lag_raw:
             view = np.frombuffer(self._lag_raw, dtype=np.int64)
-            lag_us = view // 1000
+            lag_us = self._non_negative(view // 1000)
             del view
             del self._lag_raw[:]
             self.schedule_lag.record_many(lag_us)
         if observer is not None:
             observer.publish(self)
+
+    def _non_negative(self, values_us: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """A negative duration would end the run in the histogram; count it and record 0 instead.
+
+        It should never happen (replies come after sends, sends after their intended time);
+        ``clock_anomalies`` in the report says if it ever does.
+        """
+        if values_us.size and int(values_us.min()) < 0:
+            self.clock_anomalies += int((values_us < 0).sum())
+            return np.maximum(values_us, 0)
+        return values_us
 
     def _roll_window(self, now_s: float) -> None:
         index = int(now_s) if now_s > 0 else 0
@@ -358,6 +370,7 @@ class Engine:
             "wall_s": self.wall_s,
             "loop_lag": self.loop_lag.to_dict(),
             "inflight_peak": self.inflight_peak,
+            "clock_anomalies": self.clock_anomalies,
         }
 
 

@@ -121,6 +121,7 @@ def scenario(
             "loop_lag_ms": latency_ms(result.loop_lag),
             "worker_cpu": [round(c, 3) for c in result.worker_cpu],
             "inflight_peak": result.inflight_peak,
+            "clock_anomalies": result.clock_anomalies,
         },
         "histogram": snap.latency.encode(),
     }

@@ -17,6 +17,7 @@ from the GET stream.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 from collections.abc import Mapping
 from urllib.parse import urljoin, urlsplit
@@ -150,22 +151,32 @@ class HttpTransport:
         self._closing = True
         self._open = False
         pool = self._pool
-        if self._session_id is not None and not self._legacy:
-            self._delete_done = asyncio.get_running_loop().create_future()
-            pool.submit((b"", SendMeta("DELETE"), DELETE, 1))
-            try:
-                async with asyncio.timeout(2.0):
-                    await self._delete_done
-            except TimeoutError:
-                pass  # the server is gone or slow; closing the sockets is all that is left
-        if self._stream_task is not None:
-            self._stream_task.cancel()
-        if self._stream is not None and self._stream.transport is not None:
-            self._stream.transport.close()
-        await pool.close()
+        try:
+            if self._session_id is not None and not self._legacy:
+                self._delete_done = asyncio.get_running_loop().create_future()
+                pool.submit((b"", SendMeta("DELETE"), DELETE, 1))
+                with contextlib.suppress(TimeoutError):  # the server is gone or slow
+                    async with asyncio.timeout(2.0):
+                        await self._delete_done
+        finally:
+            # Even when cancelled while waiting for the DELETE: a second close() returns at once,
+            # so this is the only chance to close the sockets.
+            if self._stream_task is not None:
+                self._stream_task.cancel()
+            if self._stream is not None and self._stream.transport is not None:
+                self._stream.transport.close()
+            await asyncio.shield(pool.close())
         self._wake_drain()
         assert self._sink is not None
         self._sink.on_closed(None)
+
+    def cancel(self, request_id: int | str) -> bool | None:
+        """Abandon a request the caller timed out; see ``HttpPool.cancel``.
+
+        Without this a request whose reply never comes holds its connection for good, and a
+        burst of dropped replies would exhaust the pool.
+        """
+        return self._pool.cancel(request_id) if self._pool is not None else None
 
     @property
     def is_open(self) -> bool:

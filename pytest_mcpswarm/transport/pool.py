@@ -17,7 +17,9 @@ Hot-path choices, all measured on loopback:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, cast
@@ -49,6 +51,10 @@ _BODY_ERROR = 3
 
 #: Largest error body kept for inspection; a JSON-RPC error reply is far smaller.
 _ERROR_BODY_MAX = 64 * 1024
+
+
+#: A keep-alive connection idle this long may have been closed by the server unseen.
+_STALE_IDLE_S = 1.0
 
 
 class Response:
@@ -84,6 +90,9 @@ class HttpConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.exchange: Exchange | None = None
         self.served = 0  # exchanges completed: a reused connection may have gone stale
+        #: When the connection last went idle, and how long it had been idle when reused.
+        self._idle_since = time.monotonic()
+        self._idle_for = 0.0
         self._got_bytes = False
         self._body_mode = _BODY_JSON
         self._chunks: list[bytes] = []
@@ -122,9 +131,12 @@ class HttpConnection(asyncio.Protocol):
             self._pool.owner.on_response(Response(exchange, 0, b"text/event-stream"))
             return
         kind = "reset" if exc is not None else "closed"
-        # A keep-alive connection the server closed while idle fails the next request
-        # with no byte of answer; the server never saw it, so resending is safe.
-        if not self._got_bytes and self.served and exchange[3] == 0:
+        # A keep-alive connection the server closed while idle fails the next request with no
+        # byte of answer; the server never saw it, so resending is safe.  A connection reused
+        # at once is different: the server may have read the request and aborted, and that is
+        # an error to count, never to hide.
+        stale = self._idle_for >= _STALE_IDLE_S
+        if not self._got_bytes and self.served and exchange[3] == 0 and stale:
             self._pool.submit((exchange[0], exchange[1], exchange[2], 1), front=True)
             return
         self._pool.owner.on_exchange_failed(
@@ -204,6 +216,7 @@ class HttpConnection(asyncio.Protocol):
         assert self.transport is not None
         self.exchange = exchange
         self._got_bytes = False
+        self._idle_for = time.monotonic() - self._idle_since
         self.transport.write(wire)
 
     def _flush(self) -> None:
@@ -287,7 +300,15 @@ class HttpPool:
         return conn
 
     def add(self, conn: HttpConnection) -> None:
-        """Put a freshly opened connection to work (or into the idle list)."""
+        """Put a freshly opened connection to work (or into the idle list).
+
+        A pool closed while the connection was being opened closes it instead:
+        nobody would ever close it otherwise.
+        """
+        if self.closed:
+            if conn.transport is not None:
+                conn.transport.close()
+            raise TransportError("the HTTP transport was closed while connecting", kind="closed")
         self._release(conn)
 
     def submit(self, exchange: Exchange, *, front: bool = False) -> None:
@@ -319,11 +340,8 @@ class HttpPool:
                     self.owner.on_exchange_failed(exchange, error)
             return
         self.connecting -= 1
-        if self.closed:
-            assert conn.transport is not None
-            conn.transport.close()
-            return
-        self._release(conn)
+        with contextlib.suppress(TransportError):  # closed meanwhile: add() closed it
+            self.add(conn)
 
     def _release(self, conn: HttpConnection) -> None:
         if self.pending and not self.closed:
@@ -334,12 +352,31 @@ class HttpPool:
                 self.on_dequeue()
             return
         self.busy.discard(conn)
+        conn._idle_since = time.monotonic()
         self.idle.append(conn)
 
     def _lost(self, conn: HttpConnection) -> None:
         self.busy.discard(conn)
         if conn in self.idle:
             self.idle.remove(conn)
+
+    def cancel(self, request_id: int | str) -> bool | None:
+        """Give up on a request: ``True`` if it was still queued (never written), ``False`` if
+        it was on a connection, which is closed (HTTP/1.1 cannot skip a reply), ``None`` if
+        the pool does not hold it."""
+        for exchange in self.pending:
+            if exchange[1].request_id == request_id:
+                self.pending.remove(exchange)
+                return True
+        for conn in self.busy:
+            carried = conn.exchange
+            if carried is not None and carried[1].request_id == request_id:
+                conn.exchange = None  # nobody is told: the caller already counted it
+                self.busy.discard(conn)
+                if conn.transport is not None:
+                    conn.transport.abort()
+                return False
+        return None
 
     def detach(self, conn: HttpConnection) -> None:
         """Take a busy connection out of the pool for good (the legacy SSE stream)."""

@@ -289,7 +289,11 @@ class WebSocketTransport:
             ) from exc
         except OSError as exc:
             raise TransportError(f"cannot connect to {self.url}: {exc}", kind="refused") from exc
-        assert isinstance(listener, _Listener) and listener is self._listener and ws is self._ws
+        if not (isinstance(listener, _Listener) and listener is self._listener and ws is self._ws):
+            # picows can return a transport whose handshake callback never ran when the peer
+            # resets right after the upgrade: the connection is gone before it was ours.
+            ws.disconnect()
+            raise TransportError(f"{self.url} closed the connection during the handshake", kind="reset")
         # The server may already have sent messages, or even closed: the sink has seen that
         # through the listener, exactly as it would have a moment later.
 

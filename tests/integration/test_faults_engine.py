@@ -145,12 +145,6 @@ async def test_close_fails_in_flight_requests_and_reconnects_ws(start: Start) ->
     assert counts["timeouts"] == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine/transport: the HTTP pool resends a POST whose connection the server aborted "
-    "before answering (transport/pool.py connection_lost retries when no byte came back), so a "
-    "request the server received and killed is counted ok, not transport:closed",
-)
 async def test_close_fails_the_request_it_hits_http(start: Start) -> None:
     server = start("--fault", "close:2%@0s-1.5s", "--seed", "11")
     result = await run_inprocess(open_plan(server.url, seconds=2.5))
@@ -163,16 +157,7 @@ async def test_close_fails_the_request_it_hits_http(start: Start) -> None:
 
 # -- connection faults: refuse, version, slow reads ----------------------------------------------
 
-_REFUSE_WS_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="engine/transport: a reset during the WebSocket handshake sometimes makes picows' "
-    "ws_connect return without the _connected callback, so transport/ws.py connect() fails an "
-    "assert; load/connection.py _keep_connected catches only MCPSwarmError/TimeoutError, so the "
-    "AssertionError ends the connection's task: never counted as failed, never reconnected",
-)
-
-
-@pytest.mark.parametrize("scheme", [pytest.param("ws", marks=_REFUSE_WS_BUG), "http"])
+@pytest.mark.parametrize("scheme", SCHEMES)
 async def test_refused_connections_count_one_to_one_and_recover(start: Start, scheme: str) -> None:
     # Only new connections are refused, so the clients churn: connect, 10 calls, close, repeat.
     server = start("--fault", "refuse:100%@1s-2s")
@@ -231,18 +216,9 @@ async def test_slow_reads_back_up_the_client(start: Start, scheme: str) -> None:
 
 # -- recovery -------------------------------------------------------------------------------------
 
-_HTTP_DROP_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="engine/transport: an HTTP request that timed out keeps its pool connection busy for "
-    "good (the exchange is never cancelled nor its connection closed), so 1 s of dropped replies "
-    "exhausts the 64-connection pools and throughput never returns; requests then queued in the "
-    "pool past the timeout are counted as timeouts although they were never sent",
-)
-
-
 @pytest.mark.parametrize(
     ("scheme", "fault"),
-    [("ws", "drop:100%"), ("http", "error:100%"), pytest.param("http", "drop:100%", marks=_HTTP_DROP_BUG)],
+    [("ws", "drop:100%"), ("http", "error:100%"), ("http", "drop:100%")],
 )
 async def test_throughput_recovers_after_a_fault_window(start: Start, scheme: str, fault: str) -> None:
     server = start("--fault", f"{fault}@2.5s-3.5s")
