@@ -25,6 +25,7 @@ from typing import Any, NoReturn
 import pytest
 
 from pytest_mcpswarm.backends import Backend
+from pytest_mcpswarm.capacity.observe import attribution_of, start_sampler
 from pytest_mcpswarm.errors import MCPSwarmError, UsageError
 from pytest_mcpswarm.load.controller import RunResult, run_workers
 from pytest_mcpswarm.load.plan import RunPlan, plan_from_profile
@@ -192,6 +193,7 @@ class ScenarioRunner:
         marker_sla: str | None = None,
         nodeid: str = "",
         execute: Execute | None = None,
+        server_pids: tuple[int, ...] = (),
     ) -> None:
         self.settings = settings
         self.targets = targets
@@ -204,6 +206,8 @@ class ScenarioRunner:
         self.marker_sla = marker_sla
         self.nodeid = nodeid
         self.execute = execute
+        #: Local servers to sample for bottleneck attribution (empty: not sampled).
+        self.server_pids = server_pids
         self.results: list[ScenarioResult] = []
 
     def prepare(self, scenario: Scenario | str, fields: Mapping[str, object]) -> Scenario:
@@ -236,10 +240,15 @@ class ScenarioRunner:
             sc.run_profile(), target=self.targets[0], timeout_s=sc.timeout_s, warmup_s=sc.warmup_s
         )
         workers = max(1, min(self.settings.workers, plan.ramp.max_connections))
+        attribution = None
         if self.execute is not None:
             run = self.execute(plan, self.targets, workers)
         else:
-            run = asyncio.run(run_spread(plan, self.targets, workers))
+            # Server and generator resources side by side, for the bottleneck verdict.
+            sampler = start_sampler(server_pids=self.server_pids)
+            with sampler:
+                run = asyncio.run(run_spread(plan, self.targets, workers))
+            attribution = attribution_of(run, sampler)
         view, phases, summary = analyse(sc, run)
         expr, source = self.sla_for(sc, summary["offered_rps"])
         outcome = evaluate(parse_sla(expr), view) if expr.strip() else None
@@ -265,6 +274,8 @@ class ScenarioRunner:
         data["phases"] = phases
         data["summary"] = summary
         data["metrics"] = {m: view.overall(m) for m in METRICS}
+        if attribution is not None:
+            data["attribution"] = attribution
         self.on_result(data)
         self.record(data)
         result = ScenarioResult(data, run, view, self.fail)
@@ -371,4 +382,5 @@ def mcpswarm(request: pytest.FixtureRequest, mcpswarm_stack: Backend) -> Scenari
         marker_sla=marker_sla,
         nodeid=request.node.nodeid,
         execute=getattr(mcpswarm_stack, "execute", None),
+        server_pids=tuple(getattr(mcpswarm_stack, "pids", ())),
     )

@@ -112,6 +112,8 @@ class McpSwarmSession:
             if s.get("generator_bound"):
                 reasons = "; ".join(s["generator"]["reasons"])
                 lines.append(f"    the load generator was the bottleneck: {reasons}")
+            if s.get("attribution"):
+                lines.append(f"    {s['attribution']['line']}")
         return lines
 
 

@@ -18,6 +18,48 @@ from pytest_mcpswarm.load.controller import START_DELAY_S, RunResult, run_worker
 from pytest_mcpswarm.load.plan import RunPlan
 
 
+def start_sampler(
+    *,
+    server_pids: tuple[int, ...] = (),
+    metrics_url: str | None = None,
+    iface: str | None = None,
+    interval_s: float = 0.5,
+) -> ResourceSampler:
+    """A sampler whose sample times line up with the next run's t=0 (START_DELAY_S ahead)."""
+    return ResourceSampler(
+        server_pids=server_pids,
+        metrics_url=metrics_url,
+        iface=iface,
+        interval_s=interval_s,
+        t0=time.time() + START_DELAY_S,
+    )
+
+
+def attribution_of(
+    result: RunResult,
+    sampler: ResourceSampler,
+    *,
+    link_bps: float | None = None,
+    directions: tuple[str, ...] = ("tx", "rx"),
+    thresholds: Thresholds | None = None,
+) -> dict[str, Any]:
+    """The bottleneck verdict and its side-by-side series for a finished, sampled run."""
+    rows = result.snapshot.series.rows()
+    first_error = next((float(r["t"]) for r in rows if r["errors"]), None)
+    totals = result.snapshot.outcomes
+    attribution = attribute(
+        [s for s in sampler.samples if s["t"] >= 0],
+        link_bps=link_bps,
+        directions=directions,
+        connection_failures=result.connections.get("failed", 0),
+        errors_by_type=dict(totals.errors_by_type) | dict(result.connect_errors),
+        first_error_s=first_error,
+        thresholds=thresholds,
+    )
+    source = "proc" if sampler.server_pids else ("metrics" if sampler.metrics_url else None)
+    return attribution | {"iface": sampler.iface, "server_source": source}
+
+
 async def observed_run(
     plan: RunPlan,
     *,
@@ -38,30 +80,12 @@ async def observed_run(
             directions = ("tx",)
         else:
             link_bps = procfs.link_speed_bits_per_s(iface)
-    # Sample times are aligned with the run's t=0, which the controller puts START_DELAY_S ahead.
-    sampler = ResourceSampler(
-        server_pids=server_pids,
-        metrics_url=metrics_url,
-        iface=iface,
-        interval_s=interval_s,
-        t0=time.time() + START_DELAY_S,
+    sampler = start_sampler(
+        server_pids=server_pids, metrics_url=metrics_url, iface=iface, interval_s=interval_s
     )
     with sampler:
         result = await run_workers(plan, workers)
-    rows = result.snapshot.series.rows()
-    first_error = next((float(r["t"]) for r in rows if r["errors"]), None)
-    totals = result.snapshot.outcomes
-    attribution = attribute(
-        [s for s in sampler.samples if s["t"] >= 0],
-        link_bps=link_bps,
-        directions=directions,
-        connection_failures=result.connections.get("failed", 0),
-        errors_by_type=dict(totals.errors_by_type) | dict(result.connect_errors),
-        first_error_s=first_error,
-        thresholds=thresholds,
+    attribution = attribution_of(
+        result, sampler, link_bps=link_bps, directions=directions, thresholds=thresholds
     )
-    attribution |= {
-        "iface": iface,
-        "server_source": "proc" if server_pids else ("metrics" if metrics_url else None),
-    }
     return result, attribution
