@@ -157,6 +157,7 @@ async def test_close_fails_the_request_it_hits_http(start: Start) -> None:
 
 # -- connection faults: refuse, version, slow reads ----------------------------------------------
 
+
 @pytest.mark.parametrize("scheme", SCHEMES)
 async def test_refused_connections_count_one_to_one_and_recover(start: Start, scheme: str) -> None:
     # Only new connections are refused, so the clients churn: connect, 10 calls, close, repeat.
@@ -215,6 +216,7 @@ async def test_slow_reads_back_up_the_client(start: Start, scheme: str) -> None:
 
 
 # -- recovery -------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("scheme", "fault"),
