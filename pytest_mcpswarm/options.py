@@ -214,7 +214,14 @@ OPTIONS: Final[tuple[Option, ...]] = (
            "e.g. 'p99:+10%, p50:+2ms, rps:-5%, error_rate:+0.1pp'; a regression fails the session",
            "EXPR"),
     Option("keep_stack", _flag, False,
-           "leave the stack (e.g. the local servers) running after the session", kind="flag"),
+           "leave the stack (e.g. the local servers) running after the session; a swarm stack is "
+           "labelled mcpswarm.keep=true so no sweep removes it", kind="flag"),
+    Option("swarm_init", _flag, False,
+           "swarm backend: run `docker swarm init` when the engine is not in a swarm (CI=true does it "
+           "too); otherwise an inactive swarm is an error", kind="flag"),
+    Option("swarm_ci", _flag, False,
+           "swarm backend: deploy with docker/docker-compose.ci.yml (a 2-core single node: 3 servers, "
+           "small reservations, no Grafana)", kind="flag"),
 )  # fmt: skip
 BY_NAME: Final = MappingProxyType({o.name: o for o in OPTIONS})
 
@@ -239,6 +246,8 @@ class Settings:
     compare: str | None = None
     compare_fail: str | None = None
     keep_stack: bool = False
+    swarm_init: bool = False
+    swarm_ci: bool = False
     #: Where each option's value came from: cli, env, ini or default.
     sources: Mapping[str, Source] = field(default_factory=lambda: MappingProxyType({}))
 
@@ -369,6 +378,8 @@ def _settle(values: dict[str, Any], sources: Mapping[str, Source]) -> Settings:
         compare=values["compare"],
         compare_fail=values["compare_fail"],
         keep_stack=bool(values["keep_stack"]),
+        swarm_init=bool(values["swarm_init"]),
+        swarm_ci=bool(values["swarm_ci"]),
         sources=sources,
     )
 

@@ -21,10 +21,7 @@ def get_backend(settings: Settings) -> Backend:
         assert settings.target is not None  # options.resolve guarantees it
         return ExternalBackend(settings.target)
     if settings.backend == "swarm":
-        raise UsageError(
-            "--mcpswarm-backend swarm is not available yet: the Docker Swarm backend is delivered by "
-            "the swarm issue",
-            fix="use --mcpswarm-backend local (reference servers on loopback) or external "
-            "(--mcpswarm-target URL) for now",
-        )
+        from pytest_mcpswarm.backends.swarm import SwarmBackend
+
+        return SwarmBackend(settings)
     raise UsageError(f"unknown backend {settings.backend!r}", fix="use local, swarm or external")

@@ -19,7 +19,7 @@ from pytest_mcpswarm.errors import MCPSwarmError
 
 #: Subcommand modules, in --help order.  Imported lazily so `mcpswarm serve`
 #: does not pay for docker, numpy or rich.
-SUBCOMMANDS = ("serve", "run", "selfbench", "report", "swarm", "ceiling", "plan")
+SUBCOMMANDS = ("serve", "run", "bench", "selfbench", "report", "swarm", "ceiling", "plan")
 
 
 def build_parser() -> argparse.ArgumentParser:

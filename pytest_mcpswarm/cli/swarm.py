@@ -1,6 +1,6 @@
-"""``mcpswarm swarm``: build the images, init the swarm, deploy, status, cleanup.
+"""``mcpswarm swarm``: build the images, init the swarm, deploy, status, monitor, cleanup.
 
-Replaces the erlmcp rig's init_swarm.sh, deploy.sh and cleanup.sh; a thin shell over
+Replaces the erlmcp rig's init_swarm.sh, deploy.sh, monitor.sh and cleanup.sh; a thin shell over
 ``pytest_mcpswarm.swarm``.  See docs/SWARM.md.
 """
 
@@ -57,6 +57,15 @@ def register(sub: Any) -> None:
     status = cmds.add_parser("status", help="services, replicas, health and published ports")
     _stack_arg(status)
     status.set_defaults(func=run_status)
+
+    monitor = cmds.add_parser("monitor", help="live dashboard: services, load, resources, alerts, endpoints")
+    _stack_arg(monitor)
+    monitor.add_argument(
+        "--prometheus", help="Prometheus URL (default: http://127.0.0.1:$MCPSWARM_PROMETHEUS_PORT)"
+    )
+    monitor.add_argument("--interval", type=float, default=5.0, help="seconds between samples (default: 5)")
+    monitor.add_argument("--once", action="store_true", help="print one sample and exit (no keys)")
+    monitor.set_defaults(func=run_monitor)
 
     cleanup = cmds.add_parser("cleanup", help="remove the stack and its volumes, waiting until gone")
     _stack_arg(cleanup)
@@ -157,6 +166,17 @@ def run_status(args: argparse.Namespace) -> int:
         return 1
     _print_states(states)
     return 0 if all(s.converged for s in states) else 1
+
+
+def run_monitor(args: argparse.Namespace) -> int:
+    import os
+
+    from pytest_mcpswarm.swarm import engine, monitor
+
+    client = engine.connect()
+    engine.require_manager(client)
+    prometheus = args.prometheus or f"http://127.0.0.1:{os.environ.get('MCPSWARM_PROMETHEUS_PORT') or 9090}"
+    return monitor.run(client, args.stack, prometheus, interval=args.interval, once=args.once)
 
 
 def run_cleanup(args: argparse.Namespace) -> int:

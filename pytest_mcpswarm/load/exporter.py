@@ -24,7 +24,13 @@ Metrics:
   (planned churn reopenings are not counted);
 - ``mcp_client_messages_sent_total`` / ``mcp_client_bytes_sent_total``:
   JSON-RPC messages written (handshake included) and their bytes, without
-  WebSocket framing or HTTP headers.
+  WebSocket framing or HTTP headers;
+- ``mcp_client_messages_errors_total{error_type}``: failed requests by error type
+  (``transport:closed``, ``jsonrpc:-32601``...), timeouts as ``timeout`` (always present).
+
+One ``GeneratorMetrics`` may observe successive engines (the swarm client container runs
+until stopped, one engine per chunk): counters then carry on from the previous engine's
+last figures instead of falling back to zero.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ import contextlib
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 from wsgiref.simple_server import WSGIServer
 
 import numpy as np
@@ -82,6 +88,11 @@ class _Figures:
     reconnects: int = 0
     messages: int = 0
     bytes: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+
+
+def _added(a: dict[Any, int], b: dict[Any, int]) -> dict[Any, int]:
+    return {k: a.get(k, 0) + b.get(k, 0) for k in a.keys() | b.keys()}
 
 
 class GeneratorMetrics:
@@ -91,6 +102,10 @@ class GeneratorMetrics:
         self._counts: dict[str, npt.NDArray[np.int64]] = {}
         self._sums_us: dict[str, int] = {}
         self._figures = _Figures()
+        #: Counters of the engines observed before the current one.
+        self._base = _Figures()
+        #: The engine last published (held, so a new one is never mistaken for it).
+        self._engine: Engine | None = None
 
     # -- FoldObserver (the engine's thread, once a second) -------------------------------
 
@@ -104,6 +119,10 @@ class GeneratorMetrics:
         self._sums_us[method] = self._sums_us.get(method, 0) + int(latencies_us.sum())
 
     def publish(self, engine: Engine) -> None:
+        if self._engine is not None and self._engine is not engine:
+            self._base = self._figures  # a new engine: carry the last one's totals on
+        self._engine = engine
+        base = self._base
         requests: dict[tuple[str, str], int] = {}
         for method, stats in engine.snapshot.methods.items():
             o = stats.outcomes
@@ -113,9 +132,12 @@ class GeneratorMetrics:
             method: (np.cumsum(counts).tolist(), self._sums_us.get(method, 0) / 1e6)
             for method, counts in self._counts.items()
         }
+        total = engine.snapshot.outcomes
+        errors = {"timeout": total.timeouts, **total.errors_by_type}
         self._figures = _Figures(
-            requests, durations, engine.active, engine.reconnects, engine.messages_sent, engine.bytes_sent
-        )
+            _added(base.requests, requests), durations, engine.active, base.reconnects + engine.reconnects,
+            base.messages + engine.messages_sent, base.bytes + engine.bytes_sent, _added(base.errors, errors),
+        )  # fmt: skip
 
     # -- Collector (prometheus_client's server thread, per scrape) ------------------------
 
@@ -149,6 +171,14 @@ class GeneratorMetrics:
         yield CounterMetricFamily(
             "mcp_client_bytes_sent", "Bytes of JSON-RPC messages written (no framing)", value=f.bytes
         )
+        errors = CounterMetricFamily(
+            "mcp_client_messages_errors",
+            "Failed requests by error type (timeouts: timeout)",
+            labels=["error_type"],
+        )
+        for key, value in sorted((f.errors or {"timeout": 0}).items()):
+            errors.add_metric([key], value)
+        yield errors
 
 
 def _le(bound: float) -> str:

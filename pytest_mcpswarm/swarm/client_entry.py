@@ -13,9 +13,14 @@ Environment (the old simulator's names, so its deployments migrate unchanged):
 ``METRICS_PORT``    ``/metrics`` (Prometheus) and ``/health``                  8888
 ==================  =======================================================  ==========
 
+With a controller's order (``MCPSWARM_RUN_ID``, ``MCPSWARM_RUN_PLAN``...: ``swarm/control.py``)
+it runs its share of that plan instead, from the controller's start time, and reports.
+
 Ours on top: ``MCPSWARM_WS_NEWLINE=1`` (erlmcp framing), ``MCPSWARM_PROTOCOL_VERSION``,
-``MCPSWARM_PAYLOAD_BYTES``.  After a finite run the container keeps serving its metrics
-until it is stopped, so Swarm does not restart it and Prometheus keeps the totals.
+``MCPSWARM_PAYLOAD_BYTES``.  Metrics are the load engine's own exporter
+(``load/exporter.py``: ``mcp_client_*``), labelled ``client_type`` and ``replica``.  After a
+finite run the container keeps serving its metrics until it is stopped, so Swarm does not
+restart it and Prometheus keeps the totals.
 The engine runs in this process (one core), which keeps a container inside 128 MB.
 """
 
@@ -26,15 +31,17 @@ import contextlib
 import os
 import signal
 import sys
-import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import generate_latest
 
 from pytest_mcpswarm.errors import MCPSwarmError, UsageError
+from pytest_mcpswarm.load.exporter import GeneratorMetrics
 from pytest_mcpswarm.load.plan import RunPlan
-from pytest_mcpswarm.swarm.client_metrics import ClientMetrics, registry_for, render
+from pytest_mcpswarm.swarm.control import Order, order_from_env
+from pytest_mcpswarm.swarm.replica import metrics_registry, serve_http
 
 
 @dataclass(frozen=True)
@@ -103,76 +110,17 @@ def settings_from_env(env: Mapping[str, str]) -> ClientSettings:
     )
 
 
-def serve_metrics(metrics: ClientMetrics, port: int) -> ThreadingHTTPServer:
-    """``/metrics`` and ``/health`` on ``port`` in a daemon thread."""
-    registry = registry_for(metrics)
+async def run_load(config: ClientSettings, metrics: GeneratorMetrics, stop: asyncio.Event) -> None:
+    """Run the plan once (``DURATION_SECONDS``) or chunk after chunk until ``stop``.
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            if self.path.split("?", 1)[0] == "/metrics":
-                body, ctype = render(registry), "text/plain; version=0.0.4; charset=utf-8"
-            elif self.path == "/health":
-                body, ctype = b"ok\n", "text/plain"
-            else:
-                self.send_error(404)
-                return
-            self.send_response(200)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("0.0.0.0", port), Handler)
-    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
-    return server
-
-
-class _Feed:
-    """Turns the engine's per-second callbacks into metric updates."""
-
-    def __init__(self, metrics: ClientMetrics) -> None:
-        self.metrics = metrics
-        self.next_index = 0
-        self.errors_seen: dict[str, int] = {}
-
-    def new_errors(self, engine: object) -> dict[str, int]:
-        current = dict(engine.snapshot.outcomes.errors_by_type)  # type: ignore[attr-defined]
-        fresh = {
-            k: n - self.errors_seen.get(k, 0) for k, n in current.items() if n > self.errors_seen.get(k, 0)
-        }
-        self.errors_seen = current
-        return fresh
-
-    def tick(self, engine: object, now_s: float) -> None:
-        self.upto(engine, int(now_s))
-
-    def upto(self, engine: object, end_index: int) -> None:
-        """Account every window before ``end_index`` not accounted yet."""
-        series = engine.snapshot.series  # type: ignore[attr-defined]
-        active = int(engine.active)  # type: ignore[attr-defined]
-        fresh = self.new_errors(engine)
-        while self.next_index < end_index:
-            window = series.windows.get(self.next_index)
-            if window is not None:
-                self.metrics.add_window(window, fresh, active)
-                fresh = {}
-            self.next_index += 1
-        for key, n in fresh.items():  # errors in windows already accounted (late answers)
-            self.metrics.errors[key] = self.metrics.errors.get(key, 0) + n
-        self.metrics.set_active(active)
-
-
-async def run_load(config: ClientSettings, metrics: ClientMetrics, stop: asyncio.Event) -> None:
-    """Run the plan once (``DURATION_SECONDS``) or chunk after chunk until ``stop``."""
+    One ``GeneratorMetrics`` observes every chunk's engine, so its counters keep growing.
+    """
     from pytest_mcpswarm.load.engine import Engine
 
     while not stop.is_set():
         plan: RunPlan = replace(config.plan(), start_at=time.time() + 0.5)
-        feed = _Feed(metrics)
-        engine = Engine(plan, on_second=feed.tick)
+        engine = Engine(plan)
+        engine.observer = metrics
         task = asyncio.ensure_future(engine.run())
         waiter = asyncio.ensure_future(stop.wait())
         await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
@@ -183,8 +131,6 @@ async def run_load(config: ClientSettings, metrics: ClientMetrics, stop: asyncio
             return
         waiter.cancel()
         task.result()
-        feed.upto(engine, len(engine.snapshot.series.windows) + 10**6)
-        metrics.set_active(0)
         if config.duration_s:
             print(f"client {config.replica}: run finished; serving metrics until stopped", flush=True)
             await stop.wait()
@@ -192,8 +138,9 @@ async def run_load(config: ClientSettings, metrics: ClientMetrics, stop: asyncio
 
 
 async def main_async(config: ClientSettings) -> None:
-    metrics = ClientMetrics({"client_type": config.client_type})
-    server = serve_metrics(metrics, config.metrics_port)
+    metrics = GeneratorMetrics()
+    registry = metrics_registry(metrics, {"client_type": config.client_type, "replica": config.replica})
+    server = serve_http(lambda: generate_latest(registry), config.metrics_port)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -207,14 +154,32 @@ async def main_async(config: ClientSettings) -> None:
         await run_load(config, metrics, stop)
     finally:
         server.shutdown()
+        server.server_close()
+
+
+async def main_order(order: Order, metrics_port: int) -> None:
+    """Carry out the controller's order (``swarm/control.py``) instead of the plain load."""
+    from pytest_mcpswarm.swarm.replica import run_order
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    print(f"client {order.replica}: run {order.run_id}, slot {order.slot}/{order.replicas}", flush=True)
+    await run_order(order, metrics_port, stop)
 
 
 def main() -> int:
     try:
+        order = order_from_env(os.environ)
         config = settings_from_env(os.environ)
-        config.plan()  # validate the profile and overrides before serving anything
         import uvloop
 
+        if order is not None:
+            order.share()  # validate before serving anything
+            uvloop.run(main_order(order, config.metrics_port))
+            return 0
+        config.plan()  # validate the profile and overrides before serving anything
         uvloop.run(main_async(config))
     except MCPSwarmError as exc:
         print(f"client_entry: error: {exc}", file=sys.stderr)

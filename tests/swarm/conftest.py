@@ -25,6 +25,15 @@ from pytest_mcpswarm.swarm.images import IMAGES, image_env, image_exists, projec
 from tests.conftest import require_system
 from tests.swarm.live import SERVER_REPLICAS, STACK, LiveStack
 
+#: The session's last live test: it removes the stack and checks that nothing is left.
+TEARDOWN_TEST = "test_teardown_leaves_nothing_labelled"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Stack checks first (they need the background load), then the backend, then teardown."""
+    teardown = [item for item in items if item.name == TEARDOWN_TEST]
+    items[:] = [item for item in items if item.name != TEARDOWN_TEST] + teardown
+
 
 def _port(var: str, default: int) -> int:
     return int(os.environ.get(var) or default)

@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from pytest_mcpswarm.errors import UsageError
-from pytest_mcpswarm.stats.window import Window
+from pytest_mcpswarm.load.exporter import GeneratorMetrics
+from pytest_mcpswarm.server.launch import ServerProcess
 from pytest_mcpswarm.swarm import controller_entry, engine, healthcheck
 from pytest_mcpswarm.swarm import labels as L
-from pytest_mcpswarm.swarm.client_entry import settings_from_env
-from pytest_mcpswarm.swarm.client_metrics import ClientMetrics, registry_for, render
+from pytest_mcpswarm.swarm.client_entry import ClientSettings, run_load, settings_from_env
+from pytest_mcpswarm.swarm.replica import metrics_registry
 
 
 def test_client_accepts_the_go_simulators_variables() -> None:
@@ -47,25 +50,30 @@ def test_client_rejects_bad_values_naming_the_variable(name: str, value: str) ->
         settings_from_env({name: value})
 
 
-def test_client_metrics_histogram_from_hdr_windows() -> None:
-    metrics = ClientMetrics({"client_type": "normal"})
-    window = Window()
-    window.latency.record_many([40, 100, 900, 3000, 20_000_000])  # us: 50us, 100us, 1ms, 5ms, +Inf
-    window.ok, window.errors, window.timeouts = 5, 1, 2
-    metrics.add_window(window, {"transport:closed": 1}, active=3)
-    families = {f.name: f for f in text_string_to_metric_families(render(registry_for(metrics)).decode())}
-    buckets = {
-        s.labels["le"]: s.value
-        for s in families["mcp_client_request_duration_seconds"].samples
-        if s.name.endswith("_bucket")
-    }
-    assert (buckets["5e-05"], buckets["0.0001"], buckets["0.001"], buckets["0.005"]) == (1, 2, 3, 4)
-    assert (buckets["10.0"], buckets["+Inf"]) == (4, 5)
-    sent = families["mcp_client_messages_sent"].samples[0].value
-    assert sent == 8  # ok + errors + timeouts
-    errors = {s.labels["error_type"]: s.value for s in families["mcp_client_messages_errors"].samples}
-    assert errors == {"timeout": 2, "transport:closed": 1}
-    assert families["mcp_client_connections_active"].samples[0].value == 3
+async def test_client_until_stopped_serves_the_engines_exporter_counting_on_across_chunks(
+    reference_server: Callable[..., ServerProcess],
+) -> None:
+    server = reference_server()
+    config = ClientSettings(client_type="low-load", target=server.ws_url, clients=2, rate=20.0, chunk_s=1.0,
+                            replica="svc.1")  # fmt: skip
+    metrics = GeneratorMetrics()
+    stop = asyncio.Event()
+    task = asyncio.ensure_future(run_load(config, metrics, stop))
+    await asyncio.sleep(4.0)  # 1 s chunks, each with its own engine
+    stop.set()
+    await task
+    registry = metrics_registry(metrics, {"client_type": "low-load", "replica": "svc.1"})
+    families = {f.name: f for f in text_string_to_metric_families(generate_latest(registry).decode())}
+    ok = sum(s.value for s in families["mcp_client_requests"].samples
+             if s.name.endswith("_total") and s.labels["outcome"] == "ok")  # fmt: skip
+    assert ok > 2 * 20 * 1  # more than one chunk: the counters did not restart with each engine
+    counts = [s for s in families["mcp_client_request_duration_seconds"].samples if s.name.endswith("_count")]
+    assert sum(s.value for s in counts) == ok
+    errors = {s.labels["error_type"]: s.value for s in families["mcp_client_messages_errors"].samples
+              if s.name.endswith("_total")}  # fmt: skip
+    assert errors == {"timeout": 0}
+    labelled = [s for f in families.values() if f.name.startswith("mcp_client") for s in f.samples]
+    assert labelled and all(s.labels["client_type"] == "low-load" for s in labelled)
     assert "process_resident_memory_bytes" in {s.name for f in families.values() for s in f.samples}
 
 
