@@ -62,7 +62,12 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     if session is None:
         return None
     s = session.settings
-    where = s.target if s.backend == "external" else f"{s.server_replicas} server(s) over {s.transport}"
+    if s.backend == "external":
+        where = s.target
+    elif s.backend == "swarm" and s.sources.get("server_replicas", "default") == "default":
+        where = f"the stack's server replicas over {s.transport}"
+    else:
+        where = f"{s.server_replicas} server(s) over {s.transport}"
     return (
         f"mcpswarm: backend {s.backend} ({where}), {s.workers} worker(s), "
         f"time-scale {s.time_scale:g}, load-scale {s.load_scale:g}"

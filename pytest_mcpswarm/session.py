@@ -71,7 +71,8 @@ class McpSwarmSession:
             "time_scale": s.time_scale,
             "load_scale": s.load_scale,
             "workers": s.workers,
-            "server_replicas": s.server_replicas,
+            # What ran, as the backend reports it (swarm: the stack file's count unless set).
+            "server_replicas": (self.stack or {}).get("server_replicas", s.server_replicas),
             "transport": s.transport,
             "overrides": dict(s.overrides),
             "slas": dict(s.slas),
