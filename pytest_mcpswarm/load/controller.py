@@ -26,6 +26,8 @@ from pytest_mcpswarm.stats.histogram import LatencyHistogram
 from pytest_mcpswarm.stats.snapshot import StatsSnapshot
 from pytest_mcpswarm.stats.window import Window
 
+#: Largest line a worker may write: its ``done`` message grows with the run's length.
+_MESSAGE_LIMIT = 1 << 30
 #: Time between launching workers and t=0: imports and connection set-up happen before.
 START_DELAY_S = 1.5
 
@@ -143,6 +145,8 @@ async def run_workers(plan: RunPlan, workers: int, *, on_second: Progress | None
                 stdout=asyncio.subprocess.PIPE,
                 stderr=None if os.environ.get("MCPSWARM_DEBUG") else asyncio.subprocess.DEVNULL,
                 env=env,
+                # The final message carries every 1 s histogram: megabytes for a long run.
+                limit=_MESSAGE_LIMIT,
             )
             assert proc.stdin is not None
             proc.stdin.write(orjson.dumps(part.to_dict()) + b"\n")
