@@ -42,6 +42,14 @@ def process_rss_bytes(pid: int) -> int | None:
     return None
 
 
+def open_fds(pid: int) -> int | None:
+    """Open file descriptors of ``pid``."""
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return None
+
+
 def parent_map() -> dict[int, int]:
     """``pid -> ppid`` of every process visible in /proc."""
     out: dict[int, int] = {}

@@ -29,13 +29,6 @@ from pytest_mcpswarm.server.launch import ServerProcess
 ECHO = MethodSpec("tools/call", {"name": "echo", "arguments": {"text": "soak"}}, 1.0, "text")
 
 
-def _fds(pid: int) -> int | None:
-    try:
-        return len(os.listdir(f"/proc/{pid}/fd"))
-    except OSError:
-        return None
-
-
 async def _sample(samples: list[dict[str, Any]], every_s: float, t0: float) -> None:
     me = os.getpid()
     while True:
@@ -43,7 +36,7 @@ async def _sample(samples: list[dict[str, Any]], every_s: float, t0: float) -> N
         for pid in procfs.descendants(me):
             if procfs.parent_map().get(pid) == me and _is_worker(pid):
                 samples.append(
-                    {"t": time.time() - t0, "rss": procfs.process_rss_bytes(pid), "fds": _fds(pid)}
+                    {"t": time.time() - t0, "rss": procfs.process_rss_bytes(pid), "fds": procfs.open_fds(pid)}
                 )
 
 
@@ -73,7 +66,11 @@ async def soak(
             result = await run_workers(plan, 1)
         finally:
             sampler.cancel()
-    steady = [s for s in samples if s["t"] >= warmup_s and s["rss"] and s["fds"] is not None]
+    # A short run still needs samples after its warm-up.
+    warm = min(warmup_s, seconds / 4)
+    steady = [s for s in samples if s["t"] >= warm and s["rss"] and s["fds"] is not None]
+    if len(steady) < 2:
+        raise SystemExit(f"only {len(steady)} samples after warm-up: run for longer than {minutes} min")
     outcomes = result.snapshot.outcomes
     scheduled_rate = plan.ramp.scheduled_count() / seconds
     achieved_rate = (outcomes.ok + outcomes.errors) / seconds

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -21,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from pytest_mcpswarm.capacity import procfs
 from pytest_mcpswarm.load.controller import RunResult, run_inprocess
 from pytest_mcpswarm.load.plan import RunPlan
 from pytest_mcpswarm.load.requests import MethodSpec
@@ -35,16 +35,11 @@ METHODS = (
 
 
 def rss_bytes(pid: int) -> int:
-    """Resident set size of ``pid`` (``VmRSS`` in /proc/PID/status)."""
-    with open(f"/proc/{pid}/status", encoding="ascii") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no VmRSS for pid {pid}")
+    return procfs.process_rss_bytes(pid) or 0
 
 
 def open_fds(pid: int) -> int:
-    return len(os.listdir(f"/proc/{pid}/fd"))
+    return procfs.open_fds(pid) or 0
 
 
 @dataclass
