@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
@@ -14,7 +15,10 @@ from pytest_mcpswarm.capacity import procfs
 
 def test_this_process_cpu_and_memory() -> None:
     before = procfs.process_cpu_s(os.getpid())
-    sum(i * i for i in range(300_000))
+    # /proc counts CPU in clock ticks (10 ms): burn well over one tick of CPU time.
+    start = time.process_time()
+    while time.process_time() - start < 0.1:
+        sum(i * i for i in range(10_000))
     after = procfs.process_cpu_s(os.getpid())
     assert before is not None and after is not None and after > before
     rss = procfs.process_rss_bytes(os.getpid())
