@@ -200,14 +200,7 @@ def spread(values: list[float]) -> tuple[float, float, float] | None:
 
 def run(settings: Settings, progress: Callable[[str], None]) -> Outcome:
     out = Outcome()
-    placement = cpu.plan()
-    if placement.note:
-        out.notes.append(placement.note)
-    out.machine = cpu.machine_info(placement)
-    load = cpu.background_load()
-    out.machine["background_cpu_busy"] = load
-    if load is not None and load > 0.10:
-        out.notes.append(f"warning: {load:.0%} of the CPUs were busy before the run; figures will be noisy")
+    placement, out.machine = cpu.prepare(out.notes)
     skip: set[str] = set()
     if not client_locust.available():
         out.notes.append(client_locust.NOT_INSTALLED)

@@ -97,3 +97,23 @@ def machine_info(placement: Placement) -> dict[str, object]:
         "uvicorn": _version("uvicorn"),
         "picows": _version("picows"),
     }
+
+
+#: Share of the CPUs busy before a run above which the figures are flagged as noisy.
+BUSY_WARNING = 0.10
+
+
+def prepare(notes: list[str]) -> tuple[Placement, dict[str, object]]:
+    """Placement and machine facts for a benchmark run; problems worth knowing go to ``notes``."""
+    placement = plan()
+    if placement.note:
+        notes.append(placement.note)
+    machine = machine_info(placement)
+    load = background_load()
+    machine["background_cpu_busy"] = load
+    if load is not None and load > BUSY_WARNING:
+        notes.append(
+            f"warning: {load:.0%} of the CPUs were busy with other processes before the run; "
+            "figures will be low and noisy"
+        )
+    return placement, machine

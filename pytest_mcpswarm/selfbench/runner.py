@@ -22,7 +22,6 @@ from pytest_mcpswarm.selfbench.wsdriver import validate_one
 HTTP_GOAL_RATIO = 10.0
 WS_GOAL_RATE = 80_000.0
 #: Share of all CPUs busy before we start above which the figures are flagged as unreliable.
-BUSY_WARNING = 0.10
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,17 +172,7 @@ def _measure_ws(peer: peers.RunningPeer, settings: Settings, placement: cpu.Plac
 def run(settings: Settings, progress: Callable[[str], None]) -> Outcome:
     """Run the whole comparison; raises an ``MCPSwarmError`` subclass on any failure."""
     out = Outcome()
-    placement = cpu.plan()
-    if placement.note:
-        out.notes.append(placement.note)
-    out.machine = cpu.machine_info(placement)
-    load = cpu.background_load()
-    out.machine["background_cpu_busy"] = load
-    if load is not None and load > BUSY_WARNING:
-        out.notes.append(
-            f"warning: {load:.0%} of the CPUs were busy with other processes before the run; "
-            "figures will be low and noisy"
-        )
+    placement, out.machine = cpu.prepare(out.notes)
     out.client = _choose_client(settings, out.notes)
     _check_sdk_installed()
     call = ToolCall()
