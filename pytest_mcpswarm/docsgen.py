@@ -7,29 +7,15 @@ this module renders.
 
 from __future__ import annotations
 
-import importlib
 import inspect
-import pkgutil
 import sys
 
-import pytest_mcpswarm
-from pytest_mcpswarm.errors import MCPSwarmError
+from pytest_mcpswarm.errors import MCPSwarmError, catalogue
 
 
 def error_classes() -> list[type[MCPSwarmError]]:
-    """Every MCPSwarmError subclass in the package (imports every module to find them)."""
-    for module in pkgutil.walk_packages(pytest_mcpswarm.__path__, "pytest_mcpswarm."):
-        if module.name.endswith("__main__"):
-            continue
-        importlib.import_module(module.name)
-    found: list[type[MCPSwarmError]] = []
-    stack: list[type[MCPSwarmError]] = [MCPSwarmError]
-    while stack:
-        cls = stack.pop()
-        if cls.__module__.startswith("pytest_mcpswarm") and cls not in found:
-            found.append(cls)
-        stack.extend(cls.__subclasses__())
-    return sorted(found, key=lambda c: (c is not MCPSwarmError, c.__name__))
+    """The catalogue in errors.py, base first, then by name."""
+    return sorted(catalogue(), key=lambda c: (c is not MCPSwarmError, c.__name__))
 
 
 def troubleshooting() -> str:
@@ -48,10 +34,9 @@ def troubleshooting() -> str:
         parents = [b.__name__ for b in cls.__bases__ if issubclass(b, MCPSwarmError)]
         lines.append(f"## {cls.__name__}")
         lines.append("")
-        lines.append(
-            f"*Raised from `{cls.__module__}`" + (f"; a kind of {', '.join(parents)}*" if parents else "*")
-        )
-        lines.append("")
+        if parents:
+            lines.append(f"*A kind of {', '.join(parents)}.*")
+            lines.append("")
         if doc:
             lines.append(doc)
             lines.append("")

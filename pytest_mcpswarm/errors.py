@@ -99,18 +99,6 @@ class PortInUseError(ServerStartError):
     fix = "stop the process holding the port (`ss -ltnp`) or choose another port with --port"
 
 
-def catalogue() -> list[type[MCPSwarmError]]:
-    """Every error class, base first, for docs/TROUBLESHOOTING.md."""
-    seen: list[type[MCPSwarmError]] = []
-    stack: list[type[MCPSwarmError]] = [MCPSwarmError]
-    while stack:
-        cls = stack.pop(0)
-        if cls not in seen:
-            seen.append(cls)
-            stack.extend(cls.__subclasses__())
-    return seen
-
-
 class PreflightError(MCPSwarmError):
     """Before a run, the target did not complete an MCP session, or refused a call of the profile.
 
@@ -120,3 +108,78 @@ class PreflightError(MCPSwarmError):
     """
 
     fix = "check the target URL (scheme, host, port, path) and that the server is running"
+
+
+# Load generation
+
+
+class WorkerError(MCPSwarmError):
+    """A generator process failed or exited without reporting its measurements."""
+
+    fix = "rerun with MCPSWARM_DEBUG=1 to see the worker's output"
+
+
+# Docker and the swarm
+
+
+class EngineUnavailableError(MCPSwarmError):
+    """The Docker engine cannot be reached."""
+
+    fix = "start dockerd (apt-get install docker.io; dockerd &) and check `docker info`"
+
+
+class SwarmInactiveError(MCPSwarmError):
+    """The engine is not part of a swarm."""
+
+    fix = "run `mcpswarm swarm init`"
+
+
+class ImageBuildError(MCPSwarmError):
+    """An image of the stack could not be built."""
+
+    fix = "rerun with MCPSWARM_DEBUG=1 and read the build output above"
+
+
+class DeployError(MCPSwarmError):
+    """``docker stack deploy`` failed or the stack did not converge in time."""
+
+    fix = "see `mcpswarm swarm status` and `docker service ps --no-trunc SERVICE`"
+
+
+class RunControlError(MCPSwarmError):
+    """A swarm run could not start or a client replica did not report its measurements."""
+
+    fix = "see `docker service ps --no-trunc SERVICE` and `docker service logs SERVICE`"
+
+
+# Self-benchmarks and reports
+
+
+class DriverError(MCPSwarmError):
+    """A Python load driver failed."""
+
+    fix = "rerun with MCPSWARM_DEBUG=1, or run the printed driver command by hand"
+
+
+class WrkError(MCPSwarmError):
+    """wrk failed or printed something this parser does not understand."""
+
+    fix = "run the printed wrk command by hand to see what it says"
+
+
+class BrowserError(MCPSwarmError):
+    """Headless Chromium is missing, failed, or produced nothing."""
+
+    fix = "install it (Debian: apt-get install chromium) or leave out --screenshot"
+
+
+def catalogue() -> list[type[MCPSwarmError]]:
+    """The error catalogue: every class above, base first, as docs/TROUBLESHOOTING.md lists them."""
+    seen: list[type[MCPSwarmError]] = []
+    stack: list[type[MCPSwarmError]] = [MCPSwarmError]
+    while stack:
+        cls = stack.pop(0)
+        if cls not in seen:
+            seen.append(cls)
+            stack.extend(cls.__subclasses__())
+    return seen

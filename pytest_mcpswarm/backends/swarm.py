@@ -40,13 +40,13 @@ from pathlib import Path
 from typing import Any, Final
 
 from pytest_mcpswarm import __version__
+from pytest_mcpswarm.errors import DeployError, SwarmInactiveError
 from pytest_mcpswarm.load.controller import RunResult, merge_done
 from pytest_mcpswarm.load.plan import RunPlan
 from pytest_mcpswarm.options import Settings
 from pytest_mcpswarm.protocol import versions
 from pytest_mcpswarm.swarm import control, engine, stack
 from pytest_mcpswarm.swarm import labels as L
-from pytest_mcpswarm.swarm.errors import DeployError, SwarmInactiveError
 
 #: The client service that runs scenarios; the other client services are scaled to 0.
 SCENARIO_SERVICE: Final = "mcp-client-high-load"

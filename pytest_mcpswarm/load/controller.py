@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from pytest_mcpswarm.errors import MCPSwarmError
+from pytest_mcpswarm.errors import WorkerError
 from pytest_mcpswarm.load.health import DEFAULT_RULE, GeneratorRule
 from pytest_mcpswarm.load.plan import RunPlan
 from pytest_mcpswarm.stats.histogram import LatencyHistogram
@@ -30,12 +30,6 @@ from pytest_mcpswarm.stats.window import Window
 _MESSAGE_LIMIT = 1 << 30
 #: Time between launching workers and t=0: imports and connection set-up happen before.
 START_DELAY_S = 1.5
-
-
-class WorkerError(MCPSwarmError):
-    """A generator process failed or exited without reporting its measurements."""
-
-    fix = "rerun with MCPSWARM_DEBUG=1 to see the worker's output"
 
 
 @dataclass

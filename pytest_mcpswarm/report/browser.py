@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from pytest_mcpswarm.errors import MCPSwarmError
+from pytest_mcpswarm.errors import BrowserError
 
 CANDIDATES: Final = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 _FLAGS: Final = (
@@ -31,12 +31,6 @@ _FLAGS: Final = (
     "--disable-sync",
     "--hide-scrollbars",
 )
-
-
-class BrowserError(MCPSwarmError):
-    """Headless Chromium is missing, failed, or produced nothing."""
-
-    fix = "install it (Debian: apt-get install chromium) or leave out --screenshot"
 
 
 def find_chromium() -> str | None:

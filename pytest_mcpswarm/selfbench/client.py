@@ -30,12 +30,12 @@ from typing import Any, Final
 
 import orjson
 
-from pytest_mcpswarm.errors import UsageError
+from pytest_mcpswarm.errors import DriverError, UsageError
 from pytest_mcpswarm.load.plan import RunPlan
 from pytest_mcpswarm.load.requests import MethodSpec
 from pytest_mcpswarm.load.shapes import Stage
 from pytest_mcpswarm.selfbench import client_locust, cpu, peers
-from pytest_mcpswarm.selfbench.driver import DriverError, run_driver
+from pytest_mcpswarm.selfbench.driver import run_driver
 from pytest_mcpswarm.selfbench.request import ECHO_TEXT
 
 GOAL_WS_OVERHEAD: Final = 1.25

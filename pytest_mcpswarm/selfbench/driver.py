@@ -13,14 +13,8 @@ from typing import Any
 
 import orjson
 
-from pytest_mcpswarm.errors import MCPSwarmError
+from pytest_mcpswarm.errors import DriverError
 from pytest_mcpswarm.selfbench.procs import die_with_parent
-
-
-class DriverError(MCPSwarmError):
-    """A Python load driver failed."""
-
-    fix = "rerun with MCPSWARM_DEBUG=1, or run the printed driver command by hand"
 
 
 def run_driver(

@@ -9,19 +9,13 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from pytest_mcpswarm.errors import MCPSwarmError
+from pytest_mcpswarm.errors import WrkError
 from pytest_mcpswarm.selfbench.procs import die_with_parent
 from pytest_mcpswarm.selfbench.request import ToolCall
 from pytest_mcpswarm.selfbench.results import HttpFigures
 
 NOT_FOUND = "wrk not found: apt-get install wrk"
 _UNIT_MS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
-
-
-class WrkError(MCPSwarmError):
-    """wrk failed or printed something this parser does not understand."""
-
-    fix = "run the printed wrk command by hand to see what it says"
 
 
 def available() -> bool:

@@ -36,7 +36,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from pytest_mcpswarm.errors import MCPSwarmError, UsageError
+from pytest_mcpswarm.errors import RunControlError, UsageError
 from pytest_mcpswarm.load.plan import RunPlan
 
 ENV_PLAN: Final = "MCPSWARM_RUN_PLAN"
@@ -47,12 +47,6 @@ ENV_SLOT: Final = "MCPSWARM_SLOT"
 ENV_REPLICA: Final = "MCPSWARM_REPLICA"
 #: Inside the overlay: the test-controller service's results endpoint.
 CONTROLLER_IN_STACK: Final = "http://test-controller:8090"
-
-
-class RunControlError(MCPSwarmError):
-    """A swarm run could not start or a client replica did not report its measurements."""
-
-    fix = "see `docker service ps --no-trunc SERVICE` and `docker service logs SERVICE`"
 
 
 @dataclass(frozen=True)

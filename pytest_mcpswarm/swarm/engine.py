@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from pytest_mcpswarm.swarm.errors import EngineUnavailableError, SwarmInactiveError
+from pytest_mcpswarm.errors import EngineUnavailableError, SwarmInactiveError
 
 NODE_LABELS: Final = ("mcpswarm.servers", "mcpswarm.clients")
 #: The seed's VXLAN IDs of mcp-network and monitoring; swarm init gives ingress the first (4096).

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from pytest_mcpswarm.swarm.errors import ImageBuildError
+from pytest_mcpswarm.errors import ImageBuildError
 
 UPSTREAM_BASE: Final = "python:3.11-slim"
 #: Variable -> (default image, offline image).  The defaults match docker-compose.swarm.yml.

@@ -12,8 +12,7 @@ import asyncio
 import time
 from collections.abc import Collection
 
-from pytest_mcpswarm.errors import MCPSwarmError
-from pytest_mcpswarm.swarm.errors import DeployError
+from pytest_mcpswarm.errors import DeployError, MCPSwarmError
 
 
 async def replica_of(url: str, *, version: str | None = None, ws_newline: bool = False) -> str:

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from pytest_mcpswarm.errors import DeployError
 from pytest_mcpswarm.swarm import labels as L
-from pytest_mcpswarm.swarm.errors import DeployError
 
 NAMESPACE: Final = "com.docker.stack.namespace"
 #: Files whose content names the stack's swarm configs (configs are immutable).

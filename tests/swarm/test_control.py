@@ -25,6 +25,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from pytest_mcpswarm.backends.swarm import SwarmBackend
+from pytest_mcpswarm.errors import EngineUnavailableError, SwarmInactiveError
 from pytest_mcpswarm.load.controller import merge_done
 from pytest_mcpswarm.load.exporter import GeneratorMetrics
 from pytest_mcpswarm.load.plan import RunPlan, plan_from_profile
@@ -36,7 +37,6 @@ from pytest_mcpswarm.stats.snapshot import StatsSnapshot
 from pytest_mcpswarm.swarm import control, controller_entry, crosscheck, replica
 from pytest_mcpswarm.swarm.control import ControllerClient, Order, RunControlError
 from pytest_mcpswarm.swarm.crosscheck import bucket_index
-from pytest_mcpswarm.swarm.errors import EngineUnavailableError, SwarmInactiveError
 
 
 @pytest.fixture

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 import yaml
 
+from pytest_mcpswarm.errors import DeployError
 from pytest_mcpswarm.protocol import versions
 from pytest_mcpswarm.swarm import engine, stack
-from pytest_mcpswarm.swarm.errors import DeployError
 from pytest_mcpswarm.swarm.routing import replica_of
 from tests.swarm.live import SERVER_REPLICAS, LiveStack
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from pathlib import Path
 
 import pytest
 
+import pytest_mcpswarm
 from pytest_mcpswarm import docsgen
+from pytest_mcpswarm.errors import MCPSwarmError
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
@@ -25,3 +29,16 @@ def test_every_error_has_a_cause_and_a_fix() -> None:
         assert (cls.__doc__ or "").strip(), f"{cls.__name__} has no docstring (its cause in the docs)"
         if cls.__name__ != "MCPSwarmError":
             assert cls.fix, f"{cls.__name__} suggests no fix"
+
+
+def test_every_error_class_is_in_the_one_catalogue() -> None:
+    """An error type defined outside errors.py would be missing from TROUBLESHOOTING.md."""
+    for module in pkgutil.walk_packages(pytest_mcpswarm.__path__, "pytest_mcpswarm."):
+        if not module.name.endswith("__main__"):
+            importlib.import_module(module.name)
+    stack: list[type[MCPSwarmError]] = [MCPSwarmError]
+    while stack:
+        cls = stack.pop()
+        stack.extend(cls.__subclasses__())
+        if cls.__module__.startswith("pytest_mcpswarm"):
+            assert cls.__module__ == "pytest_mcpswarm.errors", f"move {cls.__name__} into errors.py"
