@@ -13,6 +13,7 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from pytest_mcpswarm import __version__
 from pytest_mcpswarm.errors import MCPSwarmError
@@ -22,8 +23,16 @@ from pytest_mcpswarm.errors import MCPSwarmError
 SUBCOMMANDS = ("serve", "run", "bench", "selfbench", "report", "swarm", "ceiling", "plan")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad option is one line that names the fix, not a usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} — see `{self.prog} --help`\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mcpswarm", description="Benchmark MCP servers.")
+    # Subparsers inherit the class (add_subparsers defaults parser_class to type(self)).
+    parser = _Parser(prog="mcpswarm", description="Benchmark MCP servers.")
     parser.add_argument("--version", action="version", version=f"mcpswarm {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in SUBCOMMANDS:

@@ -309,7 +309,10 @@ class ClientLifecycle:
                 raise self._fail(
                     f"the server answered protocol version {version!r}; we asked for {negotiation.offered!r} "
                     f"and accept {', '.join(self.accept)}",
-                    fix="pick a matching --protocol, or a server that speaks one of those",
+                    fix=(
+                        "ask for a revision the server speaks (`mcpswarm run --protocol-version REV`), "
+                        "or use a server that speaks one of ours"
+                    ),
                 )
         capabilities = result.get("capabilities")
         if not isinstance(capabilities, dict):

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import ssl
 from collections.abc import Mapping
+from typing import Final
 from urllib.parse import urljoin, urlsplit
 
 import orjson
@@ -33,6 +34,9 @@ from pytest_mcpswarm.transport.sse import SSEEvent
 __all__ = ["HttpTransport"]
 
 _FALLBACK_STATUSES = frozenset((400, 404, 405))
+
+
+_WEBSOCKET_PATH: Final = "this path speaks WebSocket: use a ws:// URL (erlmcp: ws://HOST:PORT/mcp/ws)"
 
 
 class HttpTransport:
@@ -260,10 +264,10 @@ class HttpTransport:
             # entry answers an unknown method with 404): the error is the answer.
             sink.on_message(response.body)
             return
-        self.on_exchange_failed(
-            exchange,
-            TransportError(f"{self.url} answered {meta.method} with HTTP {status}", kind=f"http_{status}"),
-        )
+        # 426 Upgrade Required: the path serves WebSocket, not Streamable HTTP.
+        fix = _WEBSOCKET_PATH if status == 426 else None
+        problem = f"{self.url} answered {meta.method} with HTTP {status}"
+        self.on_exchange_failed(exchange, TransportError(problem, kind=f"http_{status}", fix=fix))
 
     def on_exchange_failed(self, exchange: Exchange, error: TransportError) -> None:
         _, meta, purpose, _ = exchange

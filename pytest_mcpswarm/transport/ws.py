@@ -26,6 +26,7 @@ import asyncio
 import random
 import ssl
 from collections.abc import Callable, Mapping, Sequence
+from typing import Final
 from urllib.parse import urlsplit
 
 from picows import (
@@ -92,6 +93,12 @@ _TEXT = WSMsgType.TEXT
 _CONT = WSMsgType.CONTINUATION
 _BINARY = WSMsgType.BINARY
 _CLOSE = WSMsgType.CLOSE
+
+
+_WRONG_WS_PATH: Final = (
+    "the path is probably wrong: erlmcp and `mcpswarm serve` serve WebSocket at ws://HOST:PORT/mcp/ws "
+    "(Streamable HTTP is http://HOST:PORT/mcp)"
+)
 
 
 class LineSplitter:
@@ -396,12 +403,8 @@ class WebSocketTransport:
         if status is None:
             return TransportError(f"WebSocket handshake with {self.url} failed: {exc}", kind="closed")
         code = int(status)
-        if code == 404:
-            return TransportError(
-                f"{self.url} answered the WebSocket upgrade with HTTP 404",
-                kind="http_404",
-                fix="the path is probably wrong: erlmcp serves MCP over WebSocket at /mcp/ws",
-            )
+        # 404/405: a path that does not exist, or the Streamable HTTP endpoint (POST only).
+        fix = _WRONG_WS_PATH if code in (404, 405) else None
         return TransportError(
-            f"{self.url} refused the WebSocket upgrade with HTTP {code}", kind=f"http_{code}"
+            f"{self.url} refused the WebSocket upgrade with HTTP {code}", kind=f"http_{code}", fix=fix
         )
