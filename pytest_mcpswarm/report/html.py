@@ -25,6 +25,7 @@ from pytest_mcpswarm.report.verdict import (
     baseline_label,
     check_line,
     fmt_ms,
+    fmt_number,
     fmt_pct,
     fmt_rate,
     verdict,
@@ -90,7 +91,8 @@ def _delta_text(d: Delta) -> str:
     pct = f" ({d.delta_pct:+.1f}%)" if d.delta_pct is not None else ""
     # A change of a percentage is in percentage points; "(+x%)" is the relative change.
     unit = "pp" if d.unit == "%" else d.unit
-    text = f"{d.metric} {d.delta:+.4g}{unit}{pct}"
+    sign = "+" if d.delta >= 0 else ""
+    text = f"{d.metric} {sign}{fmt_number(d.delta)}{unit}{pct}"
     cls, mark = {True: ("worse", " REGRESSED"), False: ("ok", " ok"), None: ("", "")}[d.regressed]
     return f'<span class="{cls}">{escape(text + mark)}</span>'
 
@@ -111,9 +113,19 @@ def _generator_status(v: Verdict) -> str:
     return "not saturated" if v.generator_checked else '<span class="muted">not checked</span>'
 
 
+def _bottleneck_cell(v: Verdict) -> str:
+    if not v.bottleneck:
+        return '<td><span class="muted">not attributed</span></td>'
+    why = f'<br><span class="muted">{escape(v.bottleneck_why)}</span>' if v.bottleneck_why else ""
+    return f"<td>{escape(v.bottleneck)}{why}</td>"
+
+
 def summary_table(verdicts: Sequence[Verdict], *, has_compare: bool = False) -> str:
     """PASS/FAIL per scenario with reasons, key numbers, generator marks and baseline deltas."""
     head = ["Scenario", "Verdict", "Why", "Throughput", "p50", "p99", "Error rate", "Load generator"]
+    has_bottleneck = any(v.bottleneck for v in verdicts)
+    if has_bottleneck:
+        head.append("Bottleneck")
     if has_compare:
         head.append("vs baseline")
     rows = []
@@ -132,6 +144,7 @@ def summary_table(verdicts: Sequence[Verdict], *, has_compare: bool = False) -> 
             f'<td class="num">{fmt_ms(v.p99_ms)}</td>'
             f'<td class="num">{fmt_pct(v.error_rate)}</td>'
             f"<td>{gen}</td>"
+            f"{_bottleneck_cell(v) if has_bottleneck else ''}"
             f"{_deltas_cell(v, has_compare)}</tr>"
         )
     header = "".join(f"<th>{escape(h)}</th>" for h in head)
@@ -144,21 +157,27 @@ def summary_table(verdicts: Sequence[Verdict], *, has_compare: bool = False) -> 
 def compare_table(compare: Mapping[str, Any], verdicts: Sequence[Verdict]) -> str:
     """Every baseline delta; an unrecognised comparison is shown raw rather than dropped."""
     base = escape(baseline_label(compare))
-    gate = f" (regression gate: {escape(str(compare['fail']))})" if compare.get("fail") else ""
+    if compare.get("fail"):
+        heading = f"<h3>Compared with {base} (regression gate: {escape(str(compare['fail']))})</h3>"
+    else:
+        heading = (
+            f'<h3>Compared with {base}</h3><p class="muted">No regression gate was set, so these changes '
+            "are for information; fail on them with --mcpswarm-compare-fail, e.g. p99:+20%.</p>"
+        )
     rows = []
     for v in verdicts:
         for d in v.deltas:
             rows.append(
                 f"<tr><td>{escape(v.name)}</td><td>{escape(d.metric)}</td>"
-                f'<td class="num">{d.baseline:.4g}{escape(d.unit)}</td>'
-                f'<td class="num">{d.current:.4g}{escape(d.unit)}</td><td>{_delta_text(d)}</td>'
+                f'<td class="num">{fmt_number(d.baseline)}{escape(d.unit)}</td>'
+                f'<td class="num">{fmt_number(d.current)}{escape(d.unit)}</td><td>{_delta_text(d)}</td>'
                 f"<td>{escape(d.tolerance or '—')}</td></tr>"
             )
     if not rows:
         raw = escape(orjson.dumps(compare, option=orjson.OPT_INDENT_2).decode())
-        return f"<h3>Compared with {base}{gate}</h3><pre>{raw}</pre>"
+        return f"{heading}<pre>{raw}</pre>"
     return (
-        f"<h3>Compared with {base}{gate}</h3>"
+        f"{heading}"
         '<table class="mcpswarm-table mcpswarm-compare"><thead><tr><th>Scenario</th><th>Metric</th>'
         "<th>Baseline</th><th>This run</th><th>Change</th><th>Allowed</th></tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table>"

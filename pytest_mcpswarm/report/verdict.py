@@ -63,6 +63,9 @@ class Verdict:
     deltas: tuple[Delta, ...]
     #: The comparison's note on this scenario: "not in the baseline", "parameters differ...", or None.
     baseline_note: str | None = None
+    #: Bottleneck attribution: what saturated first ("server CPU", "none", ...) and why; None if not run.
+    bottleneck: str | None = None
+    bottleneck_why: str | None = None
 
 
 def fmt_ms(value: float | None) -> str:
@@ -77,6 +80,11 @@ def fmt_ms(value: float | None) -> str:
 
 def fmt_rate(value: float | None) -> str:
     return "—" if value is None else f"{value:,.0f} req/s"
+
+
+def fmt_number(value: float) -> str:
+    """Plain digits for what a reader compares by eye: 13,400 rather than 1.34e+04."""
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
 
 
 def fmt_pct(fraction: float | None) -> str:
@@ -185,6 +193,16 @@ def baseline_label(compare: Mapping[str, Any]) -> str:
     return f"{label} ({', '.join(extra)})" if extra else label
 
 
+def bottleneck(scenario: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """The attribution's label and its reason: ``("none", "no resource reached ...")``."""
+    att = scenario.get("attribution")
+    if not isinstance(att, Mapping) or not att.get("label"):
+        return None, None
+    line = str(att.get("line") or "")
+    why = line[line.find("(") + 1 : line.rfind(")")] if "(" in line and line.endswith(")") else None
+    return str(att["label"]), why or None
+
+
 def verdict(scenario: Mapping[str, Any], compare: Mapping[str, Any] | None = None) -> Verdict:
     name = str(scenario.get("name", "?"))
     sla = scenario.get("sla")
@@ -208,6 +226,7 @@ def verdict(scenario: Mapping[str, Any], compare: Mapping[str, Any] | None = Non
     lat = scenario.get("latency_ms") or {}
     params = scenario.get("params") or {}
     offered = params.get("offered_rps")
+    neck, neck_why = bottleneck(scenario)
     return Verdict(
         name=name,
         status=status,
@@ -227,4 +246,6 @@ def verdict(scenario: Mapping[str, Any], compare: Mapping[str, Any] | None = Non
         timeouts=int((scenario.get("requests") or {}).get("timeouts", 0)),
         deltas=deltas(compare, name),
         baseline_note=baseline_note(compare, name),
+        bottleneck=neck,
+        bottleneck_why=neck_why,
     )

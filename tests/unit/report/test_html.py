@@ -142,3 +142,24 @@ def test_the_plugin_comparison_is_read(scenario: Factory) -> None:
     assert "not in the baseline" in html
     rows = _scan(html).rows
     assert [r["data-scenario"] for r in rows] == ["a", "new"]
+
+
+def test_summary_names_the_bottleneck_and_why_when_attributed(scenario: Factory) -> None:
+    cpu = scenario("cpu")
+    cpu["attribution"] = {
+        "label": "server CPU",
+        "line": "bottleneck: server CPU (server at 0.98 cores from t=3 s)",
+    }
+    html = summary([cpu, scenario("plain")])
+    assert "<th>Bottleneck</th>" in html
+    assert "server CPU<br>" in html and "server at 0.98 cores from t=3 s" in html
+    assert "not attributed" in html  # the scenario without attribution says so
+    assert "<th>Bottleneck</th>" not in summary([scenario("plain")])
+
+
+def test_an_ungated_comparison_says_the_changes_are_information(scenario: Factory) -> None:
+    compare = {"baseline": "main", "scenarios": {"a": {"rps": {"baseline": 13400.0, "current": 12100.0}}}}
+    html = summary([scenario("a")], compare)
+    assert "No regression gate was set" in html and "--mcpswarm-compare-fail" in html
+    assert "13,400" in html and "12,100" in html and "e+0" not in html
+    assert "rps -1,300 (-9.7%)" in html
