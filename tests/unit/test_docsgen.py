@@ -15,7 +15,7 @@ from pytest_mcpswarm.errors import MCPSwarmError
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
-@pytest.mark.parametrize(("page", "path"), [("troubleshooting", "TROUBLESHOOTING.md")])
+@pytest.mark.parametrize(("page", "path"), [("troubleshooting", "TROUBLESHOOTING.md"), ("hooks", "HOOKS.md")])
 def test_generated_page_is_current(page: str, path: str) -> None:
     rendered = docsgen.PAGES[page]()
     committed = (DOCS / path).read_text()
@@ -42,3 +42,14 @@ def test_every_error_class_is_in_the_one_catalogue() -> None:
         stack.extend(cls.__subclasses__())
         if cls.__module__.startswith("pytest_mcpswarm"):
             assert cls.__module__ == "pytest_mcpswarm.errors", f"move {cls.__name__} into errors.py"
+
+
+def test_every_hook_says_when_it_is_called_and_shows_an_example() -> None:
+    hooks = docsgen.hook_specs()
+    assert hooks, "no pytest_mcpswarm_* hook found in hookspec.py"
+    page = docsgen.hooks()
+    for fn in hooks:
+        doc = fn.__doc__ or ""
+        assert "Called " in doc, f"{fn.__name__}: the docstring does not say when it is called"
+        assert f"def {fn.__name__}(" in docsgen.hook_example(fn), f"{fn.__name__}: no example"
+        assert f"## {fn.__name__}\n" in page
