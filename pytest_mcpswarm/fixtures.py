@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import signal
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -36,7 +37,8 @@ from pytest_mcpswarm.session import SCENARIO_KEY, SESSION_KEY
 from pytest_mcpswarm.sla import SlaOutcome, evaluate, parse_sla
 from pytest_mcpswarm.stats.histogram import LatencyHistogram
 from pytest_mcpswarm.stats.metrics import METRICS
-from pytest_mcpswarm.stats.phases import PhaseStats, PhaseView, phase_stats, recovery_s
+from pytest_mcpswarm.stats.phases import PhaseStats, PhaseView, phase_stats
+from pytest_mcpswarm.stats.recovery import recovery_time
 from pytest_mcpswarm.stats.snapshot import StatsSnapshot
 
 Fail = Callable[[str], NoReturn]
@@ -166,13 +168,24 @@ def analyse(scenario: Scenario, run: RunResult) -> tuple[PhaseView, list[dict[st
         summary["error_rate_at_peak_pct"] = _pct(peak.value("error_rate"))
     if scenario.stress_phase and scenario.reference_phase:
         stress, before = stats[scenario.stress_phase], stats[scenario.reference_phase]
-        stress_end = next(stop for name, _, stop in bounds if name == scenario.stress_phase)
+        stress_start, stress_end = next((a, b) for name, a, b in bounds if name == scenario.stress_phase)
+        reference_start = next(a for name, a, _ in bounds if name == scenario.reference_phase)
         in_stress = [r["rps"] for r in rows[stress.first : stress.stop]]
         summary["peak_throughput_rps"] = max(in_stress, default=0.0)
         p99_stress, p99_before = stress.value("p99"), before.value("p99")
         summary["degradation"] = p99_stress / p99_before if p99_stress and p99_before else None
         summary["error_rate_by_phase_pct"] = {name: _pct(s.value("error_rate")) for name, s in stats.items()}
-        summary["recovery_s"] = recovery_s(series, stress_end, before)
+        try:
+            summary["recovery_s"] = recovery_time(
+                rows,
+                stress_start,
+                stress_end,
+                run_end_s=series.elapsed_s,
+                # Connections open before t=0 (controller.START_DELAY_S), so second 0 is a fair baseline.
+                skip_first_s=math.ceil(reference_start),
+            ).recovery_s
+        except ValueError:  # no whole second with answers before the stress: nothing to recover to
+            summary["recovery_s"] = None
     return view, phases, summary
 
 

@@ -17,6 +17,13 @@ same total, same min and max, so ``encode()`` yields the same bytes.
 Min and max are kept *exact* (the raw values, not bucket bounds) so that a
 histogram decoded with its ``min_us``/``max_us`` and merged stays identical to
 one that recorded everything itself.
+
+A histogram's counts array is ~190 KiB whatever it holds.  One that will
+rarely change again (a finished one-second window) can be ``seal()``ed: it
+then keeps only its V2 blob (under a kilobyte for a typical second) plus its
+exact total, min and max.  A sealed histogram reads, merges, compares and
+serialises exactly like an open one; reads decode into a temporary array,
+``add`` keeps it sealed, and recording into it reopens it for good.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import array
 import binascii
 import zlib
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Final
 
@@ -91,6 +99,36 @@ def _counts_view(hdr: HdrHistogram) -> Counts:
     return view
 
 
+@dataclass(frozen=True, slots=True)
+class _Sealed:
+    """A histogram at rest: its V2 blob and the exact figures the blob does not carry."""
+
+    blob: str
+    total: int
+    min_value: int  # hdrh's own fields: maxsize and 0 when empty
+    max_value: int
+
+
+def _decode_hdr(blob: str | bytes) -> HdrHistogram:
+    try:
+        return HdrHistogram.decode(blob)
+    except (
+        ValueError,
+        TypeError,
+        binascii.Error,
+        zlib.error,
+        HdrCookieException,
+        HdrLengthException,
+    ) as exc:
+        raise ValueError(f"not an HdrHistogram V2 base64 blob: {exc!r}") from exc
+
+
+def _release(hdr: HdrHistogram) -> None:
+    # hdrh's histogram and its encoder point at each other: without this a
+    # dropped histogram's counts wait for the cyclic GC instead of going now.
+    hdr.encoder = None
+
+
 def percentiles_of_counts(counts: Counts, percentiles: Sequence[float]) -> list[int]:
     """hdrh ``get_value_at_percentile`` for each percentile, in one pass over ``counts``.
 
@@ -128,15 +166,18 @@ class LatencyHistogram:
 
     ``record(us)`` only appends to a buffer; everything that reads the
     histogram folds the buffer in first.  Not thread-safe (one per task/loop).
+    Either open (``_hdr`` holds the counts) or sealed (``_sealed`` holds the
+    blob), never both.
     """
 
-    __slots__ = ("_hdr", "_pending", "record")
+    __slots__ = ("_hdr", "_pending", "_sealed", "record")
 
     record: Callable[[int], None]
     """Hot path: append one latency in integer microseconds (>= 0; above 1 hour saturates)."""
 
     def __init__(self) -> None:
-        self._hdr = HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_FIGURES)
+        self._hdr: HdrHistogram | None = HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_FIGURES)
+        self._sealed: _Sealed | None = None
         self._pending = array.array("q")
         self.record = self._pending.append
 
@@ -176,75 +217,148 @@ class LatencyHistogram:
             values = np.minimum(values, HIGHEST_US)
             high = HIGHEST_US
         lay = layout()
-        counts = _counts_view(self._hdr)
+        hdr = self._open()
+        counts = _counts_view(hdr)
         # bincount is one C pass; np.add.at is slower for large batches.
         counts += np.bincount(lay.counts_indices(values), minlength=lay.counts_len).astype(np.uint64)
-        hdr = self._hdr
         hdr.total_count += int(values.size)
         hdr.min_value = min(hdr.min_value, low)
         hdr.max_value = max(hdr.max_value, high)
+
+    # -- sealing ---------------------------------------------------------------
+
+    @property
+    def sealed(self) -> bool:
+        """True while only the compact blob is kept (see ``seal``)."""
+        return self._sealed is not None
+
+    def seal(self) -> None:
+        """Drop the counts array and keep the encoded blob: for a histogram that is done changing.
+
+        Nothing observable changes.  Reads decode the blob into a temporary
+        array each time; ``add`` decodes, adds and seals again; recording
+        reopens the histogram (and it stays open until sealed again).
+        """
+        self.flush()
+        hdr = self._hdr
+        if hdr is None:
+            return
+        blob: bytes = hdr.encode()
+        self._sealed = _Sealed(blob.decode("ascii"), int(hdr.total_count), hdr.min_value, hdr.max_value)
+        self._hdr = None
+        _release(hdr)
+
+    def _open(self) -> HdrHistogram:
+        """The histogram to write into: a sealed one is decoded back and stays open."""
+        hdr = self._hdr
+        if hdr is None:
+            hdr = self._hdr = self._unsealed()
+            self._sealed = None
+        return hdr
+
+    def _unsealed(self) -> HdrHistogram:
+        # The decoded histogram carries slot bounds for min/max: restore the exact ones.
+        sealed = self._sealed
+        assert sealed is not None
+        hdr = _decode_hdr(sealed.blob)
+        hdr.total_count = sealed.total
+        hdr.min_value = sealed.min_value
+        hdr.max_value = sealed.max_value
+        return hdr
+
+    def _counts_now(self) -> Counts:
+        """The counts (flushed); a sealed histogram's are decoded into a temporary array."""
+        self.flush()
+        if self._hdr is not None:
+            return _counts_view(self._hdr)
+        sealed = self._sealed
+        assert sealed is not None
+        decoded = _decode_hdr(sealed.blob)
+        view = _counts_view(decoded)  # keeps the counts alive, not the histogram
+        _release(decoded)
+        return view
 
     # -- reading ---------------------------------------------------------------
 
     @property
     def hdr(self) -> HdrHistogram:
-        """The underlying ``hdrh.HdrHistogram`` (flushed); for iterators and dumps."""
+        """The underlying ``hdrh.HdrHistogram`` (flushed, unsealed); for iterators and dumps."""
         self.flush()
-        return self._hdr
+        return self._open()
 
     @property
     def counts(self) -> Counts:
         """Read-only view of the counts array (flushed)."""
-        self.flush()
-        view = _counts_view(self._hdr).view()
+        view = self._counts_now().view()
         view.flags.writeable = False
         return view
 
     @property
     def total_count(self) -> int:
         self.flush()
+        sealed = self._sealed
+        if sealed is not None:
+            return sealed.total
+        assert self._hdr is not None
         return int(self._hdr.total_count)
 
     def __len__(self) -> int:
         return self.total_count
 
+    def _bounds(self) -> tuple[int, int] | None:
+        if not self.total_count:
+            return None
+        sealed = self._sealed
+        if sealed is not None:
+            return int(sealed.min_value), int(sealed.max_value)
+        assert self._hdr is not None
+        return int(self._hdr.min_value), int(self._hdr.max_value)
+
     @property
     def min_us(self) -> int | None:
         """Exact smallest recorded value, None when empty."""
-        return int(self._hdr.min_value) if self.total_count else None
+        bounds = self._bounds()
+        return None if bounds is None else bounds[0]
 
     @property
     def max_us(self) -> int | None:
         """Exact largest recorded value, None when empty."""
-        return int(self._hdr.max_value) if self.total_count else None
+        bounds = self._bounds()
+        return None if bounds is None else bounds[1]
 
     def percentile(self, p: float) -> int:
         """Value at percentile ``p`` (0..100) in us, exactly as hdrh computes it; 0 when empty."""
         return self.percentiles([p])[0]
 
     def percentiles(self, ps: Sequence[float]) -> list[int]:
-        self.flush()
-        return percentiles_of_counts(_counts_view(self._hdr), ps)
+        if not self.total_count:
+            return [0 for _ in ps]
+        return percentiles_of_counts(self._counts_now(), ps)
 
     def mean(self) -> float:
         """Mean in us as HdrHistogram defines it (bucket medians); 0.0 when empty."""
-        self.flush()
-        return mean_of_counts(_counts_view(self._hdr))
+        if not self.total_count:
+            return 0.0
+        return mean_of_counts(self._counts_now())
 
     # -- merging and the wire format ------------------------------------------
 
     def add(self, other: LatencyHistogram) -> None:
-        """Merge ``other`` into this histogram exactly (counts, total, min, max)."""
+        """Merge ``other`` into this histogram exactly (counts, total, min, max); sealed stays sealed."""
         self.flush()
-        other.flush()
-        if other._hdr.total_count == 0:
+        total, bounds = other.total_count, other._bounds()
+        if bounds is None:
             return
-        _counts_view(self._hdr)[:] += _counts_view(other._hdr)
-        self._hdr.total_count += other._hdr.total_count
+        reseal = self._sealed is not None
+        hdr = self._open()
+        _counts_view(hdr)[:] += other._counts_now()
+        hdr.total_count += total
         # Not hdrh's add(): it takes min from get_min_value(), which is 0 for an
         # empty histogram, so merging into an empty one would lose the min.
-        self._hdr.min_value = min(self._hdr.min_value, other._hdr.min_value)
-        self._hdr.max_value = max(self._hdr.max_value, other._hdr.max_value)
+        hdr.min_value = min(hdr.min_value, bounds[0])
+        hdr.max_value = max(hdr.max_value, bounds[1])
+        if reseal:
+            self.seal()
 
     def copy(self) -> LatencyHistogram:
         clone = LatencyHistogram()
@@ -268,16 +382,21 @@ class LatencyHistogram:
         total = int(counts.sum(dtype=np.uint64))
         if total == 0:
             return out
-        _counts_view(out._hdr)[:] = counts
-        out._hdr.total_count = total
+        hdr = out._open()
+        _counts_view(hdr)[:] = counts
+        hdr.total_count = total
         nonzero = np.flatnonzero(counts)
-        out._hdr.min_value = int(lay.lowest[nonzero[0]]) if min_us is None else min_us
-        out._hdr.max_value = int(lay.highest[nonzero[-1]]) if max_us is None else max_us
+        hdr.min_value = int(lay.lowest[nonzero[0]]) if min_us is None else min_us
+        hdr.max_value = int(lay.highest[nonzero[-1]]) if max_us is None else max_us
         return out
 
     def encode(self) -> str:
         """HdrHistogram V2 compressed, base64 (readable by every HdrHistogram port)."""
         self.flush()
+        sealed = self._sealed
+        if sealed is not None:
+            return sealed.blob
+        assert self._hdr is not None
         blob: bytes = self._hdr.encode()
         return blob.decode("ascii")
 
@@ -291,17 +410,7 @@ class LatencyHistogram:
         (what every HdrHistogram port reports).  A blob of another geometry
         (other range or precision) is refused rather than silently rebucketed.
         """
-        try:
-            decoded = HdrHistogram.decode(blob)
-        except (
-            ValueError,
-            TypeError,
-            binascii.Error,
-            zlib.error,
-            HdrCookieException,
-            HdrLengthException,
-        ) as exc:
-            raise ValueError(f"not an HdrHistogram V2 base64 blob: {exc!r}") from exc
+        decoded = _decode_hdr(blob)
         geometry = (
             decoded.lowest_trackable_value,
             decoded.highest_trackable_value,
@@ -311,7 +420,9 @@ class LatencyHistogram:
             raise ValueError(
                 f"histogram geometry {geometry} is not ({LOWEST_US}, {HIGHEST_US}, {SIGNIFICANT_FIGURES})"
             )
-        return cls.from_counts(_counts_view(decoded), min_us=min_us, max_us=max_us)
+        out = cls.from_counts(_counts_view(decoded), min_us=min_us, max_us=max_us)
+        _release(decoded)
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         """orjson-able form that round-trips exactly: ``{"hdr": base64, "min": us, "max": us}``."""
@@ -332,7 +443,7 @@ class LatencyHistogram:
             self.total_count == other.total_count
             and self.min_us == other.min_us
             and self.max_us == other.max_us
-            and bool(np.array_equal(_counts_view(self._hdr), _counts_view(other._hdr)))
+            and bool(np.array_equal(self.counts, other.counts))
         )
 
     __hash__ = None  # type: ignore[assignment]  # mutable

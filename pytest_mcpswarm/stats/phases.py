@@ -7,9 +7,9 @@ percentile still comes from one merged histogram.  The last phase
 (``stop_s=None``) also takes the windows after the run's end, where late
 answers land: leaving them out would hide the slowest requests.
 
-``PhaseView`` answers an SLA about the phase (``sla.ResultView``), and
-``recovery_s`` measures how long a system takes to get back to normal after
-a stress phase.
+``PhaseView`` answers an SLA about the phase (``sla.ResultView``).  How long
+a system takes to get back to normal after a stress phase is
+``stats.recovery.recovery_time``.
 """
 
 from __future__ import annotations
@@ -93,27 +93,3 @@ class PhaseView:
     def windows(self, metric: str, width_s: int) -> Sequence[tuple[int, float | None]]:
         shift = self.stats.first
         return [(start + shift, value) for start, value in self._sub.sliding_values(metric, width_s)]
-
-
-def recovery_s(
-    series: TimeSeries, stress_end_s: float, before: PhaseStats, *, tolerance: float = 0.10
-) -> float | None:
-    """Seconds from ``stress_end_s`` to the start of the first 1 s window after it whose p99 and
-    error rate are both within ``tolerance`` (10 %) of ``before``'s; None if that never happens.
-
-    An error rate of 0 before the stress means the window must have no errors.
-    A window with no answers proves nothing and is skipped.  Resolution: 1 s.
-    """
-    base_p99 = before.value("p99")
-    base_err = before.value("error_rate") or 0.0
-    if base_p99 is None:
-        return None
-    for index in range(math.ceil(stress_end_s - 1e-9), series.length):
-        win = series.windows.get(index)
-        if win is None or not win.latency.total_count:
-            continue
-        sent = win.ok + win.errors + win.timeouts
-        err = win.errors / sent if sent else 0.0
-        if win.latency.percentile(99) <= base_p99 * (1 + tolerance) and err <= base_err * (1 + tolerance):
-            return max(0.0, index - stress_end_s)
-    return None

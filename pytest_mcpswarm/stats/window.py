@@ -10,6 +10,14 @@ running sum of the two up to ``i``, and a running sum survives merging.
 
 Sliding windows (``p99[10s]`` in an SLA) merge ``width`` consecutive
 one-second histograms; nothing is ever averaged.
+
+Memory: only the newest window of a series keeps a full histogram (~190 KiB);
+creating a newer one seals the one before (``LatencyHistogram.seal``: the
+encoded blob, about 1 KiB for a second of loopback traffic), and a window
+created behind the newest is sealed from the start.  The engine records only
+into the newest window, so in a run nothing is ever unsealed again; anything
+else may still write into any window (it reopens that one histogram) and
+every read and merge stays exact.
 """
 
 from __future__ import annotations
@@ -77,21 +85,29 @@ _EMPTY = Window()  # never mutated: stands in for seconds with no data
 class TimeSeries:
     """Windows keyed by second index, plus how long the run has lasted."""
 
-    __slots__ = ("elapsed_s", "windows")
+    __slots__ = ("_newest", "elapsed_s", "windows")
 
     def __init__(self, elapsed_s: float = 0.0) -> None:
         self.windows: dict[int, Window] = {}
         #: Seconds since run start that this series covers; merges by max.
         self.elapsed_s = elapsed_s
+        self._newest = -1  # index of the one window created unsealed
 
     def window(self, index: int) -> Window:
-        """The window for second ``index``, created on first use."""
+        """The window for second ``index``, created on first use (sealing the previous newest)."""
         try:
             return self.windows[index]
         except KeyError:
             if index < 0:
                 raise ValueError(f"window index must be >= 0, got {index}") from None
             win = self.windows[index] = Window()
+            if index > self._newest:
+                previous = self.windows.get(self._newest)
+                if previous is not None:
+                    previous.latency.seal()
+                self._newest = index
+            else:
+                win.latency.seal()
             return win
 
     def window_at(self, t_s: float) -> Window:
@@ -103,8 +119,8 @@ class TimeSeries:
 
     def merge(self, other: TimeSeries) -> None:
         """Add ``other`` into this series (locust's ``extend``); exact."""
-        for index, win in other.windows.items():
-            self.window(index).add(win)
+        for index in sorted(other.windows):  # oldest first: each new window seals the one before
+            self.window(index).add(other.windows[index])
         self.elapsed_s = max(self.elapsed_s, other.elapsed_s)
 
     def __eq__(self, other: object) -> bool:

@@ -76,6 +76,15 @@ def test_baseline_with_errors_allows_the_same_rate() -> None:
     assert recovery_time(rows, 3.0, 4.0).recovered_at_s == 4
 
 
+def test_skip_first_s_starts_the_baseline_at_the_reference_phase() -> None:
+    # t=0..2 a slow ramp, then the reference phase at 2 ms, the fault over [5, 7), t=7 still slow.
+    rows = series({0: {"p99": 50.0}, 1: {"p99": 50.0}, 2: {"p99": 50.0}, 5: {"errors": 90}, 7: {"p99": 30.0}})
+    assert recovery_time(rows, 5.0, 7.0).recovered_at_s == 7  # the ramp's 50 ms made 30 ms look normal
+    rec = recovery_time(rows, 5.0, 7.0, skip_first_s=3)
+    assert rec.baseline.seconds == 2 and rec.baseline.p99_ms == 2.0
+    assert rec.recovered_at_s == 8 and rec.recovery_s == 1.0
+
+
 def test_never_recovered_and_drain_seconds_are_ignored() -> None:
     rows = series({t: {"p99": 900.0} for t in range(3, 8)} | {8: {}, 9: {}})
     assert recovery_time(rows, 3.0, 5.0, run_end_s=8.0).recovered is False

@@ -123,3 +123,36 @@ def test_to_dict_round_trips_through_json() -> None:
     data = orjson.loads(orjson.dumps(s.to_dict()))
     assert [index for index, _ in data["windows"]] == [0, 7]
     assert TimeSeries.from_dict(data) == s
+
+
+def test_only_the_newest_window_keeps_a_full_histogram() -> None:
+    s = series_of({0: [1, 2], 1: [3], 2: [4, 5]})
+    assert [s.windows[i].latency.sealed for i in range(3)] == [True, True, False]
+    late = s.window(1)  # exists: handed back as it is
+    assert late.latency.sealed
+    gap = TimeSeries()
+    gap.window(5)
+    assert gap.window(2).latency.sealed  # created behind the newest: sealed from the start
+    assert not gap.window(5).latency.sealed
+
+
+def test_writing_into_a_sealed_window_still_counts() -> None:
+    s = series_of({0: [10], 1: [20]})
+    s.window(0).latency.record(30)
+    s.window(0).ok += 1
+    assert s == series_of({0: [10, 30], 1: [20]})
+    assert s.rows()[0]["p99_ms"] == 0.03
+
+
+def test_sealed_windows_merge_and_round_trip_exactly() -> None:
+    a = series_of({i: [100 * i + 1, 7] for i in range(6)}, elapsed=6.0)
+    b = series_of({i: [5 * i + 3] for i in range(0, 8, 2)}, elapsed=7.5)
+    a.merge(b)
+    expected = {
+        i: ([100 * i + 1, 7] if i < 6 else []) + ([5 * i + 3] if i % 2 == 0 else []) for i in range(7)
+    }
+    assert a == series_of(expected, elapsed=7.5)
+    assert [a.windows[i].latency.sealed for i in range(7)] == [True] * 6 + [False]
+    back = TimeSeries.from_dict(orjson.loads(orjson.dumps(a.to_dict())))
+    assert back == a
+    assert [back.windows[i].latency.sealed for i in range(7)] == [True] * 6 + [False]
