@@ -4,6 +4,7 @@
 - ``steady``: one step's steady-state figures from its per-second windows;
 - ``ceiling``: the driver that runs the steps (``find_ceiling`` for tests and fixtures);
 - ``procfs`` and ``sampler``: CPU, memory and network read over time while a run goes;
+- ``docker_stats``: the same samples for containers (swarm replicas), from the Docker stats API;
 - ``attribution``: the one-line verdict on what saturated first (pure);
 - ``sizing``: per-core calibration and the replica/CPU arithmetic of ``mcpswarm plan``.
 """

@@ -1,7 +1,9 @@
 """Which resource saturated first: server CPU, client CPU, connection limits, network bandwidth, or none.
 
-Pure: it reads the samples of a ``ResourceSampler`` and a run's error
-counts.  A resource counts as saturated at the first time it stays at or
+Pure: it reads the samples of a ``ResourceSampler`` (or a
+``DockerStatsSampler``, whose replicas may have a CPU limit below a core:
+then ``*_cpu_share_max``, the share of that ceiling, is what saturates) and
+a run's error counts.  A resource counts as saturated at the first time it stays at or
 above its threshold for ``sustain`` consecutive samples (one busy sample is
 noise); connection limits are failed connections or refusals, dated by the
 first second with errors.  The earliest saturation is the verdict.
@@ -73,13 +75,19 @@ def attribute(
     def series(key: str) -> list[tuple[float, float | None]]:
         return [(float(s["t"]), s.get(key)) for s in samples]
 
-    for key, name, who in (
-        ("server_cpu_max", "server_cpu", "server"),
-        ("client_cpu_max", "client_cpu", "generator"),
-    ):
+    for side, name, who in (("server", "server_cpu", "server"), ("client", "client_cpu", "generator")):
+        replicas = any(f"{side}_cpu_share_max" in s for s in samples)
+        key = f"{side}_cpu_share_max" if replicas else f"{side}_cpu_max"
         hit = _first_sustained(series(key), th.cpu, th.sustain)
-        if hit is not None:
-            found[name] = (hit[0], f"a {who} process at {hit[1]:.0%} of a core from t={hit[0]:.1f} s")
+        if hit is None:
+            continue
+        what = f"a {who} process at {hit[1]:.0%} of a core"
+        if replicas:
+            at = next(s for s in samples if float(s["t"]) == hit[0])
+            ceiling = float(at.get(f"{side}_cpu_ceiling") or 1.0)
+            limit = f"its {ceiling:g}-core CPU limit" if ceiling < 1.0 else "a core"
+            what = f"a {who} replica at {hit[1]:.0%} of {limit}"
+        found[name] = (hit[0], f"{what} from t={hit[0]:.1f} s")
     if link_bps:
         keys = [f"net_{d}_bps" for d in directions]
         both = [(float(s["t"]), max(float(s.get(k) or 0.0) for k in keys)) for s in samples]

@@ -4,18 +4,34 @@
     scenario = document.scenario("x", result, ...) | {"attribution": attribution}
 
 ``report.html`` draws a scenario's ``attribution`` as charts beside the others.
+On swarm the backend samples its replicas with ``docker_stats`` instead and
+calls ``attribution_of`` the same way.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from pytest_mcpswarm.capacity import procfs
 from pytest_mcpswarm.capacity.attribution import Thresholds, attribute
 from pytest_mcpswarm.capacity.sampler import ResourceSampler
 from pytest_mcpswarm.load.controller import START_DELAY_S, RunResult, run_workers
 from pytest_mcpswarm.load.plan import RunPlan
+
+
+class Sampled(Protocol):
+    """What a verdict needs of a sampler: ``ResourceSampler`` (local) or ``DockerStatsSampler`` (swarm)."""
+
+    @property
+    def samples(self) -> list[dict[str, Any]]: ...
+
+    @property
+    def iface(self) -> str | None: ...
+
+    @property
+    def server_source(self) -> str | None:
+        """Where the server's figures came from: ``proc``, ``metrics``, ``docker`` or None."""
 
 
 def start_sampler(
@@ -37,7 +53,7 @@ def start_sampler(
 
 def attribution_of(
     result: RunResult,
-    sampler: ResourceSampler,
+    sampler: Sampled,
     *,
     link_bps: float | None = None,
     directions: tuple[str, ...] = ("tx", "rx"),
@@ -56,8 +72,7 @@ def attribution_of(
         first_error_s=first_error,
         thresholds=thresholds,
     )
-    source = "proc" if sampler.server_pids else ("metrics" if sampler.metrics_url else None)
-    return attribution | {"iface": sampler.iface, "server_source": source}
+    return attribution | {"iface": sampler.iface, "server_source": sampler.server_source}
 
 
 async def observed_run(

@@ -26,15 +26,24 @@ from pytest_mcpswarm.capacity import procfs
 
 @dataclass
 class _Cpu:
-    """Per-process CPU deltas between two samples."""
+    """Per-process CPU deltas between two samples.
+
+    The interval is timed here, next to the reads, not at the top of the sampling loop: the
+    scan of /proc before it takes a varying time on a busy machine, and charging that jitter to
+    the interval made one busy core read as 0.5 and then 1.25 cores in the next sample.
+    """
 
     last: dict[int, float] = field(default_factory=dict)
+    last_t: float | None = None
 
-    def step(self, pids: set[int], dt: float) -> tuple[float, float, int]:
+    def step(self, pids: set[int]) -> tuple[float, float, int]:
         """(total cores, busiest process's cores, RSS bytes) over ``pids`` since the last call."""
         total = busiest = 0.0
         rss = 0
         now: dict[int, float] = {}
+        t = time.monotonic()
+        dt = 0.0 if self.last_t is None else t - self.last_t
+        self.last_t = t
         for pid in pids:
             cpu = procfs.process_cpu_s(pid)
             if cpu is None:
@@ -73,6 +82,11 @@ class ResourceSampler:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="mcpswarm-sampler", daemon=True)
 
+    @property
+    def server_source(self) -> str | None:
+        """``proc`` for local server processes, ``metrics`` for a scraped ``/metrics``, else None."""
+        return "proc" if self.server_pids else ("metrics" if self.metrics_url else None)
+
     def __enter__(self) -> ResourceSampler:
         self._thread.start()
         return self
@@ -103,11 +117,11 @@ class ResourceSampler:
             servers = self._server_pids(parents)
             clients = ({self.client_root} | procfs.descendants(self.client_root, parents)) - servers
             sample: dict[str, Any] = {"t": round(time.time() - self.t0, 3)}
-            c_total, c_max, c_rss = client_cpu.step(clients, dt)
+            c_total, c_max, c_rss = client_cpu.step(clients)
             sample |= {"client_cpu": c_total, "client_cpu_max": c_max, "client_rss_mb": c_rss / 2**20}
             metrics = procfs.scrape(self.metrics_url) if self.metrics_url else {}
             if servers:
-                s_total, s_max, s_rss = server_cpu.step(servers, dt)
+                s_total, s_max, s_rss = server_cpu.step(servers)
                 sample |= {"server_cpu": s_total, "server_cpu_max": s_max, "server_rss_mb": s_rss / 2**20}
             elif "process_cpu_seconds_total" in metrics:
                 cpu = metrics["process_cpu_seconds_total"]

@@ -89,6 +89,7 @@ class Dispatcher:
         self._has_delay_fault = bool(config.faults.delays)
         self._has_reply_faults = bool(config.faults.reply)
         self._has_version_fault = config.faults.version is not None
+        self._has_cpu_fault = config.faults.cpu_s is not None
         self._stats = stats
         self._gate = ServiceGate(loop, config.max_concurrency)
         replica = orjson.dumps(config.replica)
@@ -215,6 +216,8 @@ class Dispatcher:
         elif type(args) is not dict:
             raise RpcError(v.INVALID_PARAMS, "tools/call: 'arguments' must be an object")
         result, service = fn(args, self._tails[modern])
+        if self._has_cpu_fault:
+            self._injector.burn_cpu()
         service += self._delay_s
         if self._has_delay_fault:
             service += self._injector.extra_delay()

@@ -26,6 +26,8 @@ ACCEPTED_FORMS: Final = (
     "delay:fixed:D, stall:PAUSE/EVERY (e.g. stall:500ms/2s), drop:P%, malformed:P%, error:P%, close:P%, "
     "refuse:P% or refuse:after:N (accept, then reset new connections), "
     "slowread:RATE (read each connection at RATE bytes/s, e.g. slowread:16KB/s), "
+    "cpu:D (burn D of CPU in every tools/call, blocking the worker: at most 1/D calls/s per worker, "
+    "e.g. cpu:2ms), "
     "version:REV (answer initialize/server/discover with revision REV only); "
     "any of them may end in @START-END to be active only then, e.g. error:50%@2s-4s or drop:1%@10s- "
     "(durations in us, ms or s; P between 0 and 100; RATE in B/s, KB/s or MB/s)"
@@ -34,9 +36,9 @@ ACCEPTED_FORMS: Final = (
 #: Per-reply misbehaviours, tried in this order with one draw each: the first hit wins.
 ReplyFault = Literal["close", "drop", "malformed", "error"]
 REPLY_FAULTS: Final[tuple[ReplyFault, ...]] = ("close", "drop", "malformed", "error")
-FAULT_KINDS: Final = ("delay", "stall", *REPLY_FAULTS, "refuse", "slowread", "version")
+FAULT_KINDS: Final = ("delay", "stall", *REPLY_FAULTS, "refuse", "slowread", "version", "cpu")
 #: Faults that cost time rather than events; their seconds are reported next to their counts.
-TIMED_FAULTS: Final = ("stall", "slowread")
+TIMED_FAULTS: Final = ("stall", "slowread", "cpu")
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(us|ms|s)\s*$")
 _UNIT_SECONDS: Final = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
@@ -130,6 +132,8 @@ class FaultPlan:
     slowread_bps: float | None = None
     #: The only revision ``initialize`` and ``server/discover`` admit to.
     version: str | None = None
+    #: CPU seconds burnt in every tools/call (a CPU-bound server, for bottleneck attribution).
+    cpu_s: float | None = None
     #: Time windows of every kind except delay (each delay carries its own).
     windows: tuple[tuple[str, TimeWindow], ...] = ()
     specs: tuple[str, ...] = field(default=(), compare=False)
@@ -137,7 +141,13 @@ class FaultPlan:
     @property
     def empty(self) -> bool:
         return not (
-            self.delays or self.stall or self.reply or self.refuse or self.slowread_bps or self.version
+            self.delays
+            or self.stall
+            or self.reply
+            or self.refuse
+            or self.slowread_bps
+            or self.version
+            or self.cpu_s
         )
 
     def window(self, kind: str) -> TimeWindow | None:
@@ -196,6 +206,11 @@ def parse_fault(spec: str) -> FaultPlan:
         if _VERSION.match(rest) is None:
             raise _bad(spec, "version needs a revision string such as version:2099-01-01")
         return FaultPlan(version=rest, windows=windows, specs=(spec,))
+    if kind == "cpu":
+        cpu = parse_duration(rest, spec)
+        if cpu <= 0:
+            raise _bad(spec, "cpu needs a positive duration such as cpu:2ms")
+        return FaultPlan(cpu_s=cpu, windows=windows, specs=(spec,))
     raise _bad(spec, f"unknown fault kind {kind!r}")
 
 
@@ -217,6 +232,7 @@ def parse_faults(specs: list[str] | tuple[str, ...]) -> FaultPlan:
             ("refuse", one.refuse),
             ("slowread", one.slowread_bps),
             ("version", one.version),
+            ("cpu", one.cpu_s),
         ):
             if value is not None:
                 if single in singles:
@@ -226,10 +242,12 @@ def parse_faults(specs: list[str] | tuple[str, ...]) -> FaultPlan:
     reply = tuple((k, rates[k]) for k in REPLY_FAULTS if k in rates and rates[k] > 0)
     stall, refuse = singles.get("stall"), singles.get("refuse")
     slowread, version = singles.get("slowread"), singles.get("version")
+    cpu = singles.get("cpu")
     assert stall is None or isinstance(stall, Stall)
     assert refuse is None or isinstance(refuse, Refuse)
     assert slowread is None or isinstance(slowread, float)
     assert version is None or isinstance(version, str)
+    assert cpu is None or isinstance(cpu, float)
     return FaultPlan(
         delays=tuple(delays),
         stall=stall,
@@ -237,6 +255,7 @@ def parse_faults(specs: list[str] | tuple[str, ...]) -> FaultPlan:
         refuse=refuse,
         slowread_bps=slowread,
         version=version,
+        cpu_s=cpu,
         windows=tuple(sorted(windows.items())),
         specs=tuple(specs),
     )
@@ -325,6 +344,18 @@ class FaultInjector:
             return None
         self.counts["version"] += 1
         return version
+
+    def burn_cpu(self) -> None:
+        """Spend the cpu fault's CPU seconds on this thread now (a busy loop), counted; no-op outside it."""
+        cpu = self.plan.cpu_s
+        if cpu is None or not self.active("cpu"):
+            return
+        # Thread CPU time, not wall time: a preempted worker still burns the full amount.
+        end = time.thread_time() + cpu
+        while time.thread_time() < end:
+            pass
+        self.counts["cpu"] += 1
+        self.seconds["cpu"] += cpu
 
     def count_stall(self, pause_s: float = 0.0) -> None:
         self.counts["stall"] += 1
