@@ -130,20 +130,51 @@ def attribution_charts(att: Mapping[str, Any]) -> list[Chart]:
     """Server and client side by side over time: CPU, memory, network, connections."""
     rows: Sequence[Mapping[str, Any]] = att.get("samples") or []
     cpu_limit = float((att.get("thresholds") or {}).get("cpu", 0.9))
-    charts = [
-        Chart(
-            key="resources-cpu",
-            title="CPU: server and generator (cores)",
-            x=_TIME,
-            y=Axis("cores"),
-            series=[
-                Series("server, busiest process", _sampled(rows, "server_cpu_max"), PALETTE[2], "cores"),
-                Series("server, all", _sampled(rows, "server_cpu"), PALETTE[1], "cores"),
-                Series("generator, busiest process", _sampled(rows, "client_cpu_max"), PALETTE[0], "cores"),
-                Series("generator, all", _sampled(rows, "client_cpu"), PALETTE[5], "cores"),
-            ],
-            thresholds=[Threshold(f"saturated: {cpu_limit:.0%} of a core", cpu_limit)],
-        ),
+    if any("server_cpu_share_max" in r or "client_cpu_share_max" in r for r in rows):
+        # Swarm replicas may be limited below a core: the verdict reads each one against its
+        # limit, so this chart does too, and the cores used go in a chart of their own.
+        charts = [
+            Chart(
+                key="resources-cpu",
+                title="CPU: busiest replica, share of its CPU limit (or of a core)",
+                x=_TIME,
+                y=Axis("% of limit"),
+                series=[
+                    Series("server replica", _sampled(rows, "server_cpu_share_max", 100), PALETTE[2], "%"),
+                    Series("generator replica", _sampled(rows, "client_cpu_share_max", 100), PALETTE[0], "%"),
+                ],
+                thresholds=[Threshold(f"saturated: {cpu_limit:.0%} of the limit", cpu_limit * 100)],
+            ),
+            Chart(
+                key="resources-cpu-cores",
+                title="CPU used by all replicas (cores)",
+                x=_TIME,
+                y=Axis("cores"),
+                series=[
+                    Series("server, all", _sampled(rows, "server_cpu"), PALETTE[1], "cores"),
+                    Series("generator, all", _sampled(rows, "client_cpu"), PALETTE[5], "cores"),
+                ],
+            ),
+        ]
+    else:
+        charts = [
+            Chart(
+                key="resources-cpu",
+                title="CPU: server and generator (cores)",
+                x=_TIME,
+                y=Axis("cores"),
+                series=[
+                    Series("server, busiest process", _sampled(rows, "server_cpu_max"), PALETTE[2], "cores"),
+                    Series("server, all", _sampled(rows, "server_cpu"), PALETTE[1], "cores"),
+                    Series(
+                        "generator, busiest process", _sampled(rows, "client_cpu_max"), PALETTE[0], "cores"
+                    ),
+                    Series("generator, all", _sampled(rows, "client_cpu"), PALETTE[5], "cores"),
+                ],
+                thresholds=[Threshold(f"saturated: {cpu_limit:.0%} of a core", cpu_limit)],
+            ),
+        ]
+    charts += [
         Chart(
             key="resources-memory",
             title="Memory (RSS, MiB)",
