@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from pytest_mcpswarm.errors import WorkerError
+from pytest_mcpswarm.load.engine import process_cpu_seconds
 from pytest_mcpswarm.load.health import DEFAULT_RULE, GeneratorRule
 from pytest_mcpswarm.load.plan import RunPlan
 from pytest_mcpswarm.stats.histogram import LatencyHistogram
@@ -51,6 +52,12 @@ class RunResult:
     inflight_peak: int = 0
     #: Negative durations recorded as 0 (should stay 0; see Engine._non_negative).
     clock_anomalies: int = 0
+    #: Second ``t`` -> CPU seconds of all worker processes when window ``t`` closed, for the
+    #: seconds every worker reported (``run_workers`` only; ``add`` leaves it alone): the CPU
+    #: of a steady-state span is the difference of two entries.
+    cpu_by_second: dict[int, float] = field(default_factory=dict)
+    #: CPU seconds the merge cost: workers encoding their results, the controller decoding and adding.
+    merge_cpu_s: float = 0.0
 
     def add(self, other: RunResult) -> None:
         """Fold in another part of the same run: every field is a sum, so merging is exact.
@@ -69,6 +76,7 @@ class RunResult:
         self.worker_cpu.extend(other.worker_cpu)
         self.inflight_peak += other.inflight_peak
         self.clock_anomalies += other.clock_anomalies
+        self.merge_cpu_s += other.merge_cpu_s
 
     def generator_reasons(self, rule: GeneratorRule = DEFAULT_RULE) -> list[str]:
         """Why the generator, not the server, limited this run (empty: it did not)."""
@@ -106,6 +114,7 @@ def _from_done(plan: RunPlan, message: dict[str, Any]) -> RunResult:
         worker_cpu=[cpu_s / wall_s if wall_s > 0 else 0.0],
         inflight_peak=int(gauges.get("inflight_peak", 0)),
         clock_anomalies=int(gauges.get("clock_anomalies", 0)),
+        merge_cpu_s=float(gauges.get("encode_cpu_s", 0.0)),
     )
     if "loop_lag" in gauges:
         result.loop_lag = LatencyHistogram.from_dict(gauges["loop_lag"])
@@ -148,15 +157,22 @@ async def run_workers(plan: RunPlan, workers: int, *, on_second: Progress | None
             proc.stdin.close()
             procs.append(proc)
         live: dict[int, tuple[Window, dict[int, int]]] = {}
+        cpu_seen: dict[int, list[float]] = {}
+        decode_cpu_s = 0.0
 
         async def read(worker: int, proc: asyncio.subprocess.Process) -> dict[str, Any]:
+            nonlocal decode_cpu_s
             assert proc.stdout is not None
             async for line in proc.stdout:
+                cpu0 = process_cpu_seconds()
                 message = orjson.loads(line)
                 if message["type"] == "done":
+                    decode_cpu_s += process_cpu_seconds() - cpu0
                     return dict(message)
                 if message["type"] == "error":
                     raise WorkerError(f"worker {worker}: {message['message']}", fix="")
+                if message["type"] == "second" and "cpu_s" in message:
+                    cpu_seen.setdefault(int(message["t"]), []).append(float(message["cpu_s"]))
                 if message["type"] == "second" and on_second is not None:
                     t = int(message["t"])
                     window, actives = live.setdefault(t, (Window(), {}))
@@ -171,7 +187,11 @@ async def run_workers(plan: RunPlan, workers: int, *, on_second: Progress | None
         done = await asyncio.gather(*(read(i, p) for i, p in enumerate(procs)))
         for proc in procs:
             await proc.wait()
-        return merge_done(plan, list(done))
+        cpu0 = process_cpu_seconds()
+        result = merge_done(plan, list(done))
+        result.merge_cpu_s += decode_cpu_s + process_cpu_seconds() - cpu0
+        result.cpu_by_second = {t: sum(v) for t, v in cpu_seen.items() if len(v) == len(procs)}
+        return result
     finally:
         for proc in procs:
             if proc.returncode is None:

@@ -273,7 +273,7 @@ class Engine:
         """Run the plan to the end; returns everything recorded (also kept in ``self.snapshot``)."""
         plan = self.plan
         ramp = self.ramp
-        cpu0 = _cpu_seconds()
+        cpu0 = process_cpu_seconds()
         wall0 = time.perf_counter()
         probe = asyncio.ensure_future(self._probe_loop())
         # t=0 is the shared start time; translate it onto this process's monotonic clock.
@@ -329,7 +329,7 @@ class Engine:
             self._roll_window(self._now_s())
             self.snapshot.mark_elapsed(duration)
             self.fold()
-            self.cpu_s = _cpu_seconds() - cpu0
+            self.cpu_s = process_cpu_seconds() - cpu0
             self.wall_s = time.perf_counter() - wall0
             probe.cancel()
             await asyncio.gather(probe, return_exceptions=True)
@@ -374,6 +374,7 @@ class Engine:
         }
 
 
-def _cpu_seconds() -> float:
+def process_cpu_seconds() -> float:
+    """CPU seconds (user + system) this process has used so far."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime

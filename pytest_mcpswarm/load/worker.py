@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from pytest_mcpswarm.errors import MCPSwarmError
-from pytest_mcpswarm.load.engine import Engine
+from pytest_mcpswarm.load.engine import Engine, process_cpu_seconds
 from pytest_mcpswarm.load.plan import RunPlan
 from pytest_mcpswarm.procs import die_with_parent
 
@@ -33,17 +33,24 @@ def _second(engine: Engine, now_s: float) -> None:
             "t": index,
             "window": window.to_dict(),
             "active": engine.active,
+            # This process's CPU seconds when window ``t`` closed: steady-state CPU per request.
+            "cpu_s": process_cpu_seconds(),
         }
     )
 
 
 def done_message(engine: Engine) -> dict[str, Any]:
-    return {
+    cpu0 = process_cpu_seconds()
+    gauges = engine.gauges()
+    message = {
         "type": "done",
         "snapshot": engine.snapshot.to_dict(),
-        "gauges": engine.gauges(),
+        "gauges": gauges,
         "schedule_lag": engine.schedule_lag.to_dict(),
     }
+    # The worker's share of the merge: encoding what it measured (HdrHistogram V2 blobs).
+    gauges["encode_cpu_s"] = process_cpu_seconds() - cpu0
+    return message
 
 
 async def run_engine(plan: RunPlan, *, live: bool = False) -> Engine:

@@ -19,6 +19,10 @@ Goals (issue 3, section 11):
 - (c) Streamable HTTP: >= 2x Locust FastHttpUser's req/s per core (10
   connections vs 10 users, one request in flight each);
 - (d) 2 workers cost <= 1.05x the CPU per request of 1 worker.
+
+The ``floor-*`` pair is not a goal: it measures what one process costs at a
+1 ms tick while doing almost nothing (1 connection x 1K/s), the cost a second
+worker adds whatever its share of the load, so it tells what (d) can be.
 """
 
 from __future__ import annotations
@@ -122,13 +126,26 @@ def cases(port: int, warmup: float, duration: float) -> dict[str, Case]:
                 "workers-1",
                 "mcpswarm run path, 1 worker, WS ping 8 conns x 10K/s",
                 "pytest_mcpswarm.selfbench.client_engine",
-                {"plan": _plan(ws, PING, 8, 10_000, total), "workers": 1},
+                {"plan": _plan(ws, PING, 8, 10_000, total), "workers": 1, "warmup": int(warmup)},
             ),
             Case(
                 "workers-2",
                 "same, 2 workers (both on the client core)",
                 "pytest_mcpswarm.selfbench.client_engine",
-                {"plan": _plan(ws, PING, 8, 10_000, total), "workers": 2},
+                {"plan": _plan(ws, PING, 8, 10_000, total), "workers": 2, "warmup": int(warmup)},
+            ),
+            # What one more process costs whatever its load: a 1 ms tick and the replies it wakes for.
+            Case(
+                "floor-engine",
+                "engine, WS ping 128 B, 1 conn x 1K/s (a process's fixed cost)",
+                "pytest_mcpswarm.selfbench.client_engine",
+                {"plan": _plan(ws, PING, 1, 1000, total, payload_bytes=128), "warmup": int(warmup)},
+            ),
+            Case(
+                "floor-raw",
+                "raw picows loop, same",
+                "pytest_mcpswarm.selfbench.client_raw",
+                {"url": ws, "method": "ping", "payload_bytes": 128, "connections": 1, "rate": 1000, **raw},
             ),
         )
     }
@@ -139,6 +156,7 @@ PAIRS: Final = (
     ("bomb-engine", "bomb-raw"),
     ("http-engine", "http-locust"),
     ("workers-1", "workers-2"),
+    ("floor-engine", "floor-raw"),
 )
 
 

@@ -5,15 +5,22 @@
 ``workers == 0`` runs the engine in this process (uvloop) and measures the
 steady state only: CPU time (``getrusage``) and answered requests between the
 end of warm-up second ``warmup`` and the end of the run, read at the
-engine's own once-a-second fold.  ``workers >= 1`` runs the controller with
-that many worker processes and reports the CPU of the controller (around
-``run_workers``, merge included) plus each worker's own engine CPU, so
-process start-up and imports are left out of both figures alike.
+engine's own once-a-second fold.
+
+``workers >= 1`` runs the ``mcpswarm run`` path (``run_workers``) and
+measures the same steady-state span: the workers' CPU from the per-second
+CPU they report when each window closes, plus the controller's own CPU over
+the span, plus the whole merge (workers encoding, the controller decoding and
+adding: a cost of every run, charged in full).  Before this, the figure ran
+from each worker's engine start to its end: every worker's connection set-up,
+pre-start idling and drain were charged to a window whose requests a second
+worker does not multiply, so (d) counted start-up once per process; and it was
+not the steady state the other cases (and ``docs/PERFORMANCE_TUNING.md``)
+measure.
 """
 
 from __future__ import annotations
 
-import resource
 import sys
 import time
 from dataclasses import replace
@@ -23,18 +30,14 @@ import orjson
 import uvloop
 
 from pytest_mcpswarm.load.controller import run_workers
-from pytest_mcpswarm.load.engine import Engine
+from pytest_mcpswarm.load.engine import Engine, process_cpu_seconds
 from pytest_mcpswarm.load.plan import RunPlan
+from pytest_mcpswarm.stats.snapshot import StatsSnapshot
+from pytest_mcpswarm.stats.window import Window
 
 
-def cpu_seconds() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
-
-
-def _answered_before(engine: Engine, second: int) -> int:
-    windows = engine.snapshot.series.windows
-    return sum(w.ok + w.errors for i, w in windows.items() if i < second)
+def _answered_before(snapshot: StatsSnapshot, second: int) -> int:
+    return sum(w.ok + w.errors for i, w in snapshot.series.windows.items() if i < second)
 
 
 async def _inprocess(plan: RunPlan, warmup: int) -> dict[str, Any]:
@@ -44,7 +47,11 @@ async def _inprocess(plan: RunPlan, warmup: int) -> dict[str, Any]:
     def on_second(engine: Engine, now_s: float) -> None:
         second = int(now_s)
         if second in (warmup, last) and str(second) not in marks:
-            marks[str(second)] = (time.perf_counter(), cpu_seconds(), _answered_before(engine, second))
+            marks[str(second)] = (
+                time.perf_counter(),
+                process_cpu_seconds(),
+                _answered_before(engine.snapshot, second),
+            )
 
     engine = Engine(plan, on_second=on_second)
     await engine.run()
@@ -69,16 +76,30 @@ async def _inprocess(plan: RunPlan, warmup: int) -> dict[str, Any]:
     }
 
 
-async def _workers(plan: RunPlan, workers: int) -> dict[str, Any]:
-    c0, t0 = cpu_seconds(), time.perf_counter()
-    result = await run_workers(plan, workers)
-    c1, t1 = cpu_seconds(), time.perf_counter()
+async def _workers(plan: RunPlan, workers: int, warmup: int) -> dict[str, Any]:
+    # Window t closes at second t + 1: the span [warmup, last) runs from window warmup - 1 to last - 1.
+    first, last = warmup - 1, int(plan.duration_s) - 1
+    marks: dict[int, tuple[float, float]] = {}
+
+    def on_second(t: int, window: Window, active: int) -> None:
+        if t in (first, last):
+            marks[t] = (time.perf_counter(), process_cpu_seconds())
+
+    result = await run_workers(plan, workers, on_second=on_second)
+    by_second = result.cpu_by_second
+    if not (first in marks and last in marks and first in by_second and last in by_second):
+        return {"error": "a worker ended before its measurement window closed"}
+    (t0, c0), (t1, c1) = marks[first], marks[last]
+    workers_cpu = by_second[last] - by_second[first]
     outcomes = result.snapshot.outcomes
     return {
-        "requests": outcomes.ok + outcomes.errors,
+        "requests": _answered_before(result.snapshot, last + 1)
+        - _answered_before(result.snapshot, first + 1),
         "seconds": t1 - t0,
-        "cpu_s": (c1 - c0) + result.cpu_s,
+        "cpu_s": workers_cpu + (c1 - c0) + result.merge_cpu_s,
+        "workers_cpu_s": workers_cpu,
         "controller_cpu_s": c1 - c0,
+        "merge_cpu_s": result.merge_cpu_s,
         "totals": outcomes.to_dict(),
         "accounting_ok": outcomes.accounting_ok(),
         "p50_ms": result.snapshot.latency.percentile(50) / 1000,
@@ -93,7 +114,7 @@ def main() -> int:
     workers = int(args.get("workers", 0))
     try:
         if workers:
-            out = uvloop.run(_workers(plan, workers))
+            out = uvloop.run(_workers(plan, workers, int(args.get("warmup", 1))))
         else:
             plan = replace(plan, start_at=time.time() + 1.0)
             out = uvloop.run(_inprocess(plan, int(args.get("warmup", 1))))

@@ -80,6 +80,22 @@ def goals(out: c.Outcome) -> list[dict[str, Any]]:
     return rows
 
 
+def floor(out: c.Outcome) -> str | None:
+    """What one more process costs, and the (d) that implies; None without the runs."""
+    engine, raw, one = (
+        [r.cpu_s / r.seconds for r in out.runs.get(key, [])]
+        for key in ("floor-engine", "floor-raw", "workers-1")
+    )
+    if not (engine and raw and one):
+        return None
+    e, r, o = (statistics.median(v) * 1000 for v in (engine, raw, one))
+    return (
+        f"(d) floor: one process at a 1 ms tick, 1 conn x 1K/s, costs {e:.0f} ms/s (engine), "
+        f"{r:.0f} ms/s (raw loop); 1 worker uses {o:.0f} ms/s, so a second process alone makes "
+        f"(d) about {1 + e / o:.2f}x (engine), {1 + r / o:.2f}x (raw loop)"
+    )
+
+
 def render(out: c.Outcome, settings: c.Settings, console: Console) -> None:
     for note in out.notes:
         console.print(note, highlight=False, markup=False)
@@ -121,6 +137,9 @@ def render(out: c.Outcome, settings: c.Settings, console: Console) -> None:
             highlight=False,
             markup=False,
         )
+    line = floor(out)
+    if line is not None:
+        console.print(line, highlight=False, markup=False)
     for key, command in out.commands.items():
         console.print(f"  {key}: {command}", highlight=False, markup=False, style="dim")
 
