@@ -14,7 +14,10 @@
    when given; the background client services scaled to 0 so only scenarios load the
    servers; then wait until every service converged and Traefik routes to every server;
 4. a reaper process that removes the stack if this process dies without tearing down
-   (``kill -9``), unless the stack is kept.
+   (``kill -9``), unless the stack is kept.  It is started before the deploy and stopped
+   only after the stack is gone, so a Ctrl-C or SIGTERM at any moment (during the deploy, a
+   run, or the teardown itself) leaves nothing: what the interrupted teardown did not
+   finish, the reaper finishes once pytest has exited.
 
 A scenario (``execute``) runs on the replicas of ``mcp-client-high-load`` through Traefik,
 as ``swarm/control.py`` describes: WebSocket by default (Traefik pins each connection to one
@@ -23,18 +26,24 @@ Traefik balances every HTTP request on its own.  The replicas' ``done`` messages
 by ``load.controller.merge_done``, the local backend's code, then cross-checked against
 Prometheus (``swarm/crosscheck.py``).
 
-``stop`` removes the stack and waits until nothing labelled with it is left.
+``stop`` removes the stack and waits until nothing labelled with it is left.  A first Ctrl-C
+meanwhile is only noted (the removal takes seconds); a second one, or SIGTERM, interrupts it and
+leaves the rest to the reaper.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
+import signal
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import uuid
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final
@@ -72,6 +81,27 @@ def _docker_dir(project_root: Any) -> Path:
     return Path(project_root()) / "docker"
 
 
+@contextlib.contextmanager
+def _second_ctrl_c_interrupts(note: Callable[[], None]) -> Iterator[None]:
+    """In the main thread: the first SIGINT only calls ``note()``, the second interrupts."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pressed = [0]
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        pressed[0] += 1
+        if pressed[0] > 1:
+            raise KeyboardInterrupt
+        note()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 class SwarmBackend:
     name = "swarm"
 
@@ -104,6 +134,8 @@ class SwarmBackend:
         self._reaper: subprocess.Popen[bytes] | None = None
         #: What ``annotate`` adds to the last scenario's report entry.
         self.last_run: dict[str, Any] = {}
+        #: The last run's bottleneck verdict, from its replicas' Docker stats (``capacity.docker_stats``).
+        self.last_attribution: dict[str, Any] = {}
         #: ``(run id, start time)`` of the run in progress, once it started.
         self.current: tuple[str, float] | None = None
         self.report_grace_s = REPORT_GRACE_S
@@ -121,8 +153,9 @@ class SwarmBackend:
                     f"this Docker engine is not in a swarm (state: {state})",
                     fix="run `mcpswarm swarm init`, or pass --mcpswarm-swarm-init (CI=true does it too)",
                 )
-            engine.init(self.client, tokens_file=Path(os.environ.get("TMPDIR", "/tmp")) / ".swarm-tokens")
-            self.log("swarm initialised")
+            with tempfile.TemporaryDirectory() as scratch:  # no token file outlives the session
+                engine.init(self.client, tokens_file=Path(scratch) / ".swarm-tokens")
+            self.log("swarm initialised (join tokens: `docker swarm join-token worker`)")
         engine.check_ready(self.client)
         engine.label_nodes(self.client)
         docker_dir = self._docker_dir or _docker_dir(project_root)
@@ -150,20 +183,29 @@ class SwarmBackend:
             raise
 
     def stop(self) -> None:
+        """Remove the stack, then stop the reaper: if this is interrupted, the reaper finishes it."""
         atexit.unregister(self.stop)
-        self._stop_reaper()
         if self.deployed and self.client is not None:
             self.deployed = False
             started = time.monotonic()
-            stack.remove(self.client, self.stack)
+            with _second_ctrl_c_interrupts(lambda: self.log(
+                f"Ctrl-C: still removing stack {self.stack} (seconds); press it again to leave "
+                "the rest to the reaper, which finishes once this process exits"
+            )):  # fmt: skip
+                stack.remove(self.client, self.stack)
             self.timings["teardown_s"] = time.monotonic() - started
             self.log(f"stack {self.stack} removed in {self.timings['teardown_s']:.1f} s")
+        self._stop_reaper()
 
     def detach(self) -> None:
         """Leave the stack up (it is labelled mcpswarm.keep=true when the session kept it)."""
         atexit.unregister(self.stop)
         self._stop_reaper()
         self.deployed = False
+        if self.keep:
+            from pytest_mcpswarm.swarm.credentials import read_command
+
+            self.log(f"stack {self.stack} kept; Grafana's admin password: {read_command(self.stack)}")
 
     @property
     def targets(self) -> tuple[str, ...]:
@@ -231,6 +273,14 @@ class SwarmBackend:
         )
         ready_s = time.monotonic() - started
         self.current = (run_id, start_at)
+        from pytest_mcpswarm.capacity import docker_stats
+        from pytest_mcpswarm.capacity.observe import attribution_of
+
+        # Server and client replicas' CPU and memory, side by side, as the local backend samples /proc.
+        sampler = docker_stats.service_sampler(
+            self.client, servers=f"{self.stack}_{SERVER_SERVICE}", clients=f"{self.stack}_{SCENARIO_SERVICE}",
+            t0=start_at,
+        ).start()  # fmt: skip
         try:
             messages = control.collect(
                 results, run_id, expected, describe=self._describe_tasks,
@@ -238,7 +288,9 @@ class SwarmBackend:
             )  # fmt: skip
         finally:
             self.current = None
+            sampler.stop()
         run = merge_done(replace(plan, start_at=start_at), messages)
+        self.last_attribution = attribution_of(run, sampler)
         from pytest_mcpswarm.swarm.crosscheck import cross_check
 
         check = cross_check(self.prometheus, run_id, run.snapshot.latency)
@@ -265,6 +317,8 @@ class SwarmBackend:
             data["swarm"] = self.last_run
             data["client_replicas_reported"] = self.last_run["client_replicas_reported"]
             self.last_run = {}
+        if self.last_attribution:
+            data["attribution"], self.last_attribution = self.last_attribution, {}
 
     # -- helpers --------------------------------------------------------------------------------
 
@@ -314,13 +368,13 @@ class SwarmBackend:
     def _shape(self) -> None:
         """Servers at the requested count, background clients at 0; wait until converged."""
         changed = False
-        if self.server_replicas is not None:
-            self.update_service(SERVER_SERVICE, lambda svc: svc.scale(self.server_replicas))
+        if self.server_replicas is not None:  # stack.scale: the SDK's would restart every server
+            stack.scale(f"{self.stack}_{SERVER_SERVICE}", self.server_replicas)
             changed = True
         for short in BACKGROUND_SERVICES:
             service = self._service(short)
             if service.attrs["Spec"]["Mode"].get("Replicated", {}).get("Replicas", 0):
-                self.update_service(short, lambda svc: svc.scale(0))
+                stack.scale(f"{self.stack}_{short}", 0)
                 changed = True
         if changed:
             stack.wait_converged(self.client, self.stack, timeout=self.deploy_timeout)

@@ -52,6 +52,11 @@ def register(sub: Any) -> None:
     deploy.add_argument("--no-keep", action="store_true",
                         help="do not mark the stack mcpswarm.keep=true (a sweep may then remove it "
                         "once this command has exited)")  # fmt: skip
+    deploy.add_argument("--keep-failed", action="store_true",
+                        help="leave a stack that did not converge up (default: remove it)")  # fmt: skip
+    deploy.add_argument("--grafana-password-file", type=Path,
+                        help="where a new Grafana admin password goes, mode 0600 "
+                        "(default: .STACK.grafana-password)")  # fmt: skip
     deploy.set_defaults(func=run_deploy)
 
     status = cmds.add_parser("status", help="services, replicas, health and published ports")
@@ -69,6 +74,11 @@ def register(sub: Any) -> None:
 
     cleanup = cmds.add_parser("cleanup", help="remove the stack and its volumes, waiting until gone")
     _stack_arg(cleanup)
+    cleanup.add_argument(
+        "--orphans", action="store_true",
+        help="instead of --stack: reap, by label, every stack whose owner process died on this host "
+        "(after kill -9), never one marked mcpswarm.keep=true",
+    )  # fmt: skip
     cleanup.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     cleanup.add_argument("--leave", action="store_true", help="also leave the swarm")
     cleanup.add_argument("--keep-volumes", action="store_true", help="keep the stack's named volumes")
@@ -125,8 +135,19 @@ def run_deploy(args: argparse.Namespace) -> int:
     client = engine.connect()
     engine.check_ready(client)
     engine.label_nodes(client)
+    from pytest_mcpswarm.swarm import credentials
+
     labels = L.StackLabels(args.stack, keep=not args.no_keep)
     started = time.monotonic()
+    secret = credentials.ensure(client, labels)
+    password_file = args.grafana_password_file or Path(f".{args.stack}.grafana-password")
+    if secret.created_password is not None:
+        credentials.write_password(password_file, secret.created_password)
+        print(f"Grafana admin password: new, in {password_file} (mode 0600; user admin)")
+    else:
+        print(
+            f"Grafana admin password: unchanged (secret {secret.name}; {password_file} if this host made it)"
+        )
     last = [""]
 
     def progress(states: list[stack.ServiceState]) -> None:
@@ -136,7 +157,8 @@ def run_deploy(args: argparse.Namespace) -> int:
             last[0] = line
 
     states = stack.deploy(client, _docker_dir(), labels, image_env(args.offline), ci=args.ci,
-                          timeout=args.timeout, progress=progress)  # fmt: skip
+                          timeout=args.timeout, progress=progress,
+                          remove_on_failure=not args.keep_failed)  # fmt: skip
     print(f"stack {args.stack} converged in {time.monotonic() - started:.1f} s")
     _print_states(states)
     return 0
@@ -183,6 +205,8 @@ def run_cleanup(args: argparse.Namespace) -> int:
     from pytest_mcpswarm.swarm import engine, stack
 
     client = engine.connect()
+    if args.orphans and engine.swarm_state(client) == "active":
+        return _reap_orphans(client, yes=args.yes)
     if engine.swarm_state(client) == "active":
         what = f"stack {args.stack}" + ("" if args.keep_volumes else " and its volumes")
         if args.leave:
@@ -197,9 +221,31 @@ def run_cleanup(args: argparse.Namespace) -> int:
         started = time.monotonic()
         stack.remove(client, args.stack, volumes=not args.keep_volumes)
         print(f"stack {args.stack} removed in {time.monotonic() - started:.1f} s")
+        password_file = Path(f".{args.stack}.grafana-password")
+        if password_file.is_file():  # its secret is gone: the password opens nothing any more
+            password_file.unlink()
+            print(f"removed {password_file}")
         if args.leave:
             engine.leave(client)
             print("left the swarm")
     else:
         print("this engine is not in a swarm: nothing to remove")
+    return 0
+
+
+def _reap_orphans(client: Any, *, yes: bool) -> int:
+    """``cleanup --orphans``: what the pytest backend's reaper and sweep do, by hand."""
+    from pytest_mcpswarm.swarm import stack
+
+    orphans = stack.orphans(client)
+    if not orphans:
+        print("no orphaned mcpswarm stack on this host")
+        return 0
+    if not yes and not (sys.stdin.isatty() and input(f"Remove {', '.join(orphans)}? [y/N] ").strip().lower()
+                        in ("y", "yes")):  # fmt: skip
+        print("nothing removed (pass --yes when stdin is not a terminal)", file=sys.stderr)
+        return 1
+    started = time.monotonic()
+    removed = stack.sweep(client, log=print)
+    print(f"reaped {len(removed)} stack(s) in {time.monotonic() - started:.1f} s: {', '.join(removed)}")
     return 0

@@ -19,20 +19,27 @@ from typing import Any
 
 import pytest
 
+from pytest_mcpswarm.backends.swarm import SwarmBackend
 from pytest_mcpswarm.swarm import engine, routing, stack
 from pytest_mcpswarm.swarm import labels as L
 from pytest_mcpswarm.swarm.images import IMAGES, image_env, image_exists, project_root
 from tests.conftest import require_system
-from tests.swarm.live import SERVER_REPLICAS, STACK, LiveStack
+from tests.swarm.live import SERVER_REPLICAS, STACK, LiveStack, settings
 
 #: The session's last live test: it removes the stack and checks that nothing is left.
 TEARDOWN_TEST = "test_teardown_leaves_nothing_labelled"
+#: Modules that deploy stacks of their own from the real stack file (same VXLAN IDs and host
+#: ports as the session's stack): they run after its teardown.
+AFTER_TEARDOWN = ("test_stops.py",)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Stack checks first (they need the background load), then the backend, then teardown."""
+    """Stack checks first (they need the background load), then the backend and its faults,
+    then teardown, then the tests that deploy their own stacks."""
     teardown = [item for item in items if item.name == TEARDOWN_TEST]
-    items[:] = [item for item in items if item.name != TEARDOWN_TEST] + teardown
+    after = [item for item in items if item.path.name in AFTER_TEARDOWN]
+    rest = [item for item in items if item not in teardown and item not in after]
+    items[:] = rest + teardown + after
 
 
 def _port(var: str, default: int) -> int:
@@ -90,3 +97,17 @@ def live_stack() -> Iterator[LiveStack]:
     finally:
         if not live.removed:
             stack.remove(client, STACK)
+
+
+@pytest.fixture(scope="session")
+def backend(live_stack: LiveStack) -> Iterator[SwarmBackend]:
+    """The backend adopting the session's stack (same owner: this process)."""
+    b = SwarmBackend(settings(), stack_name=live_stack.name, log=lambda line: print(f"\n[swarm] {line}"))
+    b.web, b.ws, b.prometheus, b.controller = (
+        live_stack.web, live_stack.ws, live_stack.prometheus, live_stack.controller,
+    )  # fmt: skip
+    started = time.monotonic()
+    b.start()
+    print(f"\n[swarm] backend adopted {live_stack.name} in {time.monotonic() - started:.1f} s")
+    yield b
+    b.detach()  # the session's teardown test removes the stack

@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 import yaml
 
-from pytest_mcpswarm.swarm.images import project_root
+from pytest_mcpswarm.swarm import credentials, stack
+from pytest_mcpswarm.swarm import labels as L
+from pytest_mcpswarm.swarm.images import image_env, project_root
 from tests.conftest import require_binary, require_system
 
 DOCKER = project_root() / "docker"
@@ -211,3 +213,67 @@ def test_dockerfiles_are_two_stage_non_root_with_base_argument() -> None:
         assert "ARG BASE_IMAGE=python:3.11-slim" in text
         assert re.search(r"^USER 1000$", text, re.M), name
         assert "HEALTHCHECK" in text and "--no-index --find-links /wheels" in text
+
+
+# -- security (docs/SECURITY.md) ---------------------------------------------------------------
+
+
+def _rendered(tmp_path: Path) -> tuple[str, dict[str, Any]]:
+    """The stack as our deploy renders it (deploy_env), through the real ``docker stack config``."""
+    env = stack.deploy_env(DOCKER, L.StackLabels("st"), image_env(offline=True))
+    # A password in the environment the old stack file read must not reach the stack.
+    env["MCPSWARM_GRAFANA_PASSWORD"] = "hunter2-plain-text"
+    files: list[str] = []
+    for f in stack.compose_files(DOCKER, ci=False):
+        files += ["-c", str(f)]
+    require_system(shutil.which("docker") is not None, "the docker CLI", "apt-get install docker.io")
+    proc = subprocess.run(["docker", "stack", "config", *files], capture_output=True, text=True, env=env,
+                          check=False)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout, yaml.safe_load(proc.stdout)
+
+
+def test_grafanas_password_is_a_secret_never_plain_text(tmp_path: Path) -> None:
+    text, doc = _rendered(tmp_path)
+    assert "hunter2" not in text and "GF_SECURITY_ADMIN_PASSWORD:" not in text
+    for name, svc in doc["services"].items():
+        for key in svc.get("environment") or {}:
+            if re.search(r"PASSWORD|SECRET|TOKEN", key):
+                assert key.endswith("__FILE"), (name, key)  # only ever a path to a secret
+    grafana = doc["services"]["grafana"]
+    assert grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD__FILE"] == "/run/secrets/grafana_admin_password"
+    assert grafana["secrets"] == [{"source": "grafana-admin-password", "target": "grafana_admin_password",
+                                   "uid": "472", "gid": "0", "mode": 0o400}]  # fmt: skip
+    # External: created (random, labelled) by the deploy code, never from a file in the stack.
+    secret = {"name": "st_grafana-admin-password", "external": True}
+    assert doc["secrets"] == {"grafana-admin-password": secret}
+    assert credentials.secret_name("st") == "st_grafana-admin-password"
+
+
+def test_only_traefik_mounts_the_docker_socket_read_only(production: dict[str, Any]) -> None:
+    mounts = {
+        name: volume
+        for name, svc in production["services"].items()
+        for volume in svc.get("volumes") or []
+        if "docker.sock" in str(volume.get("source"))
+    }
+    assert set(mounts) == {"traefik"}
+    assert mounts["traefik"]["read_only"] is True and mounts["traefik"]["target"] == "/var/run/docker.sock"
+    assert production["services"]["traefik"]["user"].startswith("65534:")
+
+
+def test_root_file_systems_are_read_only_with_a_tmpfs_except_grafanas(production: dict[str, Any]) -> None:
+    for name, svc in production["services"].items():
+        if name == "grafana":  # its image cannot be run here to prove which paths it writes
+            assert not svc.get("read_only"), name
+            continue
+        assert svc.get("read_only") is True, name
+        if name != "node-exporter":  # it writes nothing at all
+            tmpfs = [v for v in svc.get("volumes") or [] if v["type"] == "tmpfs"]
+            assert [v["target"] for v in tmpfs] == ["/tmp"], name
+
+
+def test_offline_images_run_as_non_root() -> None:
+    for name in ("Dockerfile.traefik", "Dockerfile.prometheus", "Dockerfile.node-exporter"):
+        text = (DOCKER / "offline" / name).read_text()
+        assert re.search(r"^USER 65534$", text, re.M), name

@@ -22,7 +22,7 @@ from pytest_mcpswarm.errors import DeployError
 from pytest_mcpswarm.protocol import versions
 from pytest_mcpswarm.swarm import engine, stack
 from pytest_mcpswarm.swarm.routing import replica_of
-from tests.swarm.live import SERVER_REPLICAS, LiveStack
+from tests.swarm.live import SERVER_REPLICAS, LiveStack, full_matrix
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -235,25 +235,83 @@ def test_init_is_idempotent(live_stack: LiveStack, tmp_path: Path) -> None:
     assert engine.ingress_vxlan(live_stack.client) == engine.INGRESS_VXLAN_ID
 
 
-def test_deploy_timeout_names_the_failing_service(live_stack: LiveStack, tmp_path: Path) -> None:
+#: Two stacks that cannot converge: an image no node has, and a health check that never passes.
+BROKEN: dict[str, tuple[dict[str, Any], str, str]] = {
+    "bad-image": ({"image": "mcpswarm/does-not-exist:none"}, "No such image", "mcpswarm swarm images"),
+    "unhealthy": (
+        {"image": "mcpswarm/base:bookworm", "command": ["sleep", "600"],
+         "healthcheck": {"test": ["CMD", "false"], "interval": "1s", "timeout": "1s", "retries": 1}},
+        "unhealthy", "health check fails",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", ["bad-image", pytest.param("unhealthy", marks=full_matrix)])  # ~50 s
+def test_a_failed_deploy_is_one_line_naming_the_service_and_the_fix_and_leaves_nothing(
+    live_stack: LiveStack, tmp_path: Path, case: str
+) -> None:
+    service, cause, fix = BROKEN[case]
+    name = f"mcpswarm-{case}"
+    labels = {"mcpswarm.stack": name, "mcpswarm.owner": "test:0", "mcpswarm.keep": "false"}
     compose = tmp_path / "broken.yml"
-    compose.write_text(
-        'version: "3.8"\nservices:\n  broken:\n    image: mcpswarm/does-not-exist:none\n'
-        "    labels: {mcpswarm.stack: mcpswarm-broken}\n"
-        "    deploy: {endpoint_mode: dnsrr, labels: {mcpswarm.stack: mcpswarm-broken},\n"
-        "             restart_policy: {condition: on-failure, max_attempts: 1}}\n"
-        "networks:\n  default: {driver: overlay, labels: {mcpswarm.stack: mcpswarm-broken}}\n"
-    )
-    stack.stack_deploy([compose], "mcpswarm-broken", {"PATH": "/usr/local/bin:/usr/bin:/bin"})
+    compose.write_text(yaml.safe_dump({
+        "version": "3.8",
+        "services": {"broken": {**service, "labels": labels, "deploy": {
+            "endpoint_mode": "dnsrr", "labels": labels, "replicas": 2,
+            "restart_policy": {"condition": "on-failure", "delay": "1s", "max_attempts": 5}}}},
+        "networks": {"default": {"driver": "overlay", "labels": labels}},
+    }))  # fmt: skip
+    started = time.monotonic()
     try:
-        with pytest.raises(DeployError) as caught:
-            stack.wait_converged(live_stack.client, "mcpswarm-broken", timeout=12)
+        with pytest.raises(DeployError) as caught, stack.removed_on_failure(live_stack.client, name):
+            stack.deploy_files(live_stack.client, [compose], name, {"PATH": "/usr/local/bin:/usr/bin:/bin"},
+                               timeout=120)  # fmt: skip
+        elapsed = time.monotonic() - started
         message = str(caught.value)
-        assert "broken: 0/1 running" in message
-        assert "does-not-exist" in message or "No such image" in message or "rejected" in message, message
+        print(f"\n[swarm] {case}: {elapsed:.1f} s: {message}")
+        # Hopeless long before the timeout: a slot failed twice (restart attempts left: 5).
+        assert elapsed < 90, elapsed
+        assert "\n" not in message, message
+        assert message.startswith(f"stack {name}: service broken cannot start"), message
+        problem, _, remedy = message.partition(" — ")
+        assert cause in problem and fix in remedy, message
+        assert stack.leftovers(live_stack.client, name) == {kind: [] for kind in stack.KINDS}
     finally:
-        stack.remove(live_stack.client, "mcpswarm-broken")
-    assert not any(stack.leftovers(live_stack.client, "mcpswarm-broken").values())
+        stack.remove(live_stack.client, name)
+
+
+def test_the_stack_runs_read_only_as_non_root_with_grafanas_secret(live_stack: LiveStack) -> None:
+    client, name = live_stack.client, live_stack.name
+    containers = client.containers.list(filters={"label": f"mcpswarm.stack={name}"})
+    assert containers
+    users = {}
+    for container in containers:
+        service = container.labels["com.docker.swarm.service.name"].removeprefix(f"{name}_")
+        assert container.attrs["HostConfig"]["ReadonlyRootfs"], service
+        code, out = container.exec_run(["id", "-u"])
+        assert code == 0, out
+        users[service] = int(out.decode().strip())
+        code, out = container.exec_run(["sh", "-c", "touch /x 2>&1; touch /tmp/x 2>&1 && echo tmp-ok"])
+        assert out.startswith(b"touch: cannot touch '/x': Read-only file system"), (service, out)
+        assert (b"tmp-ok" in out) == (service != "node-exporter"), (service, out)  # it has no tmpfs
+    assert 0 not in users.values(), users
+    assert users["mcp-server"] == users["test-controller"] == 1000
+    sockets = {
+        c.labels["com.docker.swarm.service.name"]: m["RW"]
+        for c in containers for m in c.attrs["Mounts"] if m["Source"] == "/var/run/docker.sock"
+    }  # fmt: skip
+    assert sockets == {f"{name}_traefik": False}
+    # The secret: created by the deploy, labelled, wired into Grafana by name only.
+    secrets = client.secrets.list(filters={"label": f"mcpswarm.stack={name}"})
+    assert [s.name for s in secrets] == [f"{name}_grafana-admin-password"]
+    assert secrets[0].attrs["Spec"]["Labels"]["mcpswarm.owner"]
+    grafana = client.services.get(f"{name}_grafana").attrs["Spec"]["TaskTemplate"]["ContainerSpec"]
+    env = dict(e.split("=", 1) for e in grafana.get("Env") or [])
+    assert env["GF_SECURITY_ADMIN_PASSWORD__FILE"] == "/run/secrets/grafana_admin_password"
+    assert not any("PASSWORD" in key and not key.endswith("__FILE") for key in env), env
+    assert [(s["SecretName"], s["File"]["Name"]) for s in grafana["Secrets"]] == [
+        (f"{name}_grafana-admin-password", "grafana_admin_password")
+    ]
 
 
 def test_teardown_leaves_nothing_labelled(live_stack: LiveStack) -> None:

@@ -9,55 +9,28 @@ services to 0) and before its teardown test, which conftest.py moves to the very
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 import pytest
-import yaml
 
 from pytest_mcpswarm.backends.swarm import SCENARIO_SERVICE, SERVER_SERVICE, SwarmBackend
-from pytest_mcpswarm.fixtures import ScenarioRunner
-from pytest_mcpswarm.options import Settings
 from pytest_mcpswarm.stats.histogram import LatencyHistogram
 from pytest_mcpswarm.stats.snapshot import StatsSnapshot
 from pytest_mcpswarm.swarm import labels as L
 from pytest_mcpswarm.swarm import routing, stack
 from pytest_mcpswarm.swarm.control import ControllerClient
-from tests.swarm.live import SERVER_REPLICAS, LiveStack
+from tests.swarm.live import PERMISSIVE, SERVER_REPLICAS, deploy_tiny, wait_started
+from tests.swarm.live import runner as _runner
+from tests.swarm.live import settings as _settings
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
-
-PERMISSIVE = MappingProxyType({"low-load": "p99<60s"})
-
-
-def _settings(**fields: Any) -> Settings:
-    return Settings(backend="swarm", swarm_ci=True, workers=2, **fields)
-
-
-@pytest.fixture(scope="module")
-def backend(live_stack: LiveStack) -> Iterator[SwarmBackend]:
-    """The backend adopting the session's stack (same owner: this process)."""
-    b = SwarmBackend(_settings(), stack_name=live_stack.name, log=lambda line: print(f"\n[swarm] {line}"))
-    b.web, b.ws, b.prometheus, b.controller = (
-        live_stack.web, live_stack.ws, live_stack.prometheus, live_stack.controller,
-    )  # fmt: skip
-    started = time.monotonic()
-    b.start()
-    print(f"\n[swarm] backend adopted {live_stack.name} in {time.monotonic() - started:.1f} s")
-    yield b
-    b.detach()  # the session's teardown test removes the stack
-
-
-def _runner(b: SwarmBackend, settings: Settings) -> ScenarioRunner:
-    return ScenarioRunner(settings, b.targets, backend=b.name, execute=b.execute, on_result=b.annotate)
 
 
 def test_start_quiets_background_clients_and_routes_to_every_server(backend: SwarmBackend) -> None:
@@ -95,11 +68,7 @@ def test_a_server_task_killed_mid_scenario_is_replaced_and_routed_around(backend
     runner = _runner(backend, _settings(slas=PERMISSIVE))
     with ThreadPoolExecutor(1) as pool:
         future = pool.submit(runner, "low-load", clients=clients, rate=rate, duration_s=duration, timeout_s=2)
-        deadline = time.monotonic() + 180
-        while backend.current is None:
-            assert time.monotonic() < deadline and not future.done(), "the run did not start"
-            time.sleep(0.1)
-        _, start_at = backend.current
+        start_at = wait_started(backend, future)
         time.sleep(max(0.0, start_at + 6 - time.time()))
         victims = backend.client.containers.list(
             filters={"label": f"com.docker.swarm.service.name={backend.stack}_{SERVER_SERVICE}"}
@@ -156,10 +125,7 @@ def _failing_run(backend: SwarmBackend, during_run: Callable[[], None], grace: f
     try:
         with ThreadPoolExecutor(1) as pool:
             future = pool.submit(runner, "low-load", **fields)
-            deadline = time.monotonic() + 180
-            while backend.current is None:
-                assert time.monotonic() < deadline and not future.done(), "the run did not start"
-                time.sleep(0.1)
+            wait_started(backend, future)
             during_run()
             with pytest.raises(AssertionError):
                 future.result(timeout=180)
@@ -207,21 +173,6 @@ def _dead_pid() -> int:
     return int(proc.stdout)
 
 
-def _deploy_tiny(tmp: Path, name: str, labels: dict[str, str]) -> None:
-    """A one-task stack that idles, with ``labels`` on its service, containers and network."""
-    doc = {
-        "version": "3.8",
-        "services": {"idle": {
-            "image": "mcpswarm/base:bookworm", "command": ["sleep", "600"], "labels": labels,
-            "deploy": {"endpoint_mode": "dnsrr", "labels": labels, "restart_policy": {"condition": "none"}},
-        }},
-        "networks": {"default": {"driver": "overlay", "labels": labels}},
-    }  # fmt: skip
-    compose = tmp / f"{name}.yml"
-    compose.write_text(yaml.safe_dump(doc))
-    stack.stack_deploy([compose], name, {"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
-
-
 def _gone(client: Any, name: str, timeout: float = 60) -> bool:
     ns = {"label": f"com.docker.stack.namespace={name}"}
     deadline = time.monotonic() + timeout
@@ -247,7 +198,7 @@ def test_sweep_removes_only_labelled_stacks_of_dead_owners_not_kept(
     client = backend.client
     try:
         for name, labels in stacks.items():
-            _deploy_tiny(tmp_path, name, labels)
+            deploy_tiny(tmp_path, name, labels)
         removed = stack.sweep(client, log=lambda line: None)
         assert removed == ["mcpswarm-orphan"]
         assert not any(stack.leftovers(client, "mcpswarm-orphan").values())
@@ -265,7 +216,7 @@ def test_reaper_removes_the_stack_when_its_owner_is_killed(backend: SwarmBackend
     name = "mcpswarm-reaped"
     try:
         host = L.this_owner().rpartition(":")[0]
-        _deploy_tiny(tmp_path, name, {L.STACK: name, L.OWNER: f"{host}:{owner.pid}", L.KEEP: "false"})
+        deploy_tiny(tmp_path, name, {L.STACK: name, L.OWNER: f"{host}:{owner.pid}", L.KEEP: "false"})
         reaper = subprocess.Popen(
             [sys.executable, "-m", "pytest_mcpswarm.swarm.reaper", name, str(owner.pid)]
         )
