@@ -65,7 +65,7 @@ class McpCallError(MCPSwarmError):
     """The server answered a request with a JSON-RPC error.
 
     ``code``, ``message`` and ``data`` are the server's error object; ``method``
-    is what we asked for.  The report key is ``rpc:<code>``.
+    is what we asked for.  The report key is ``jsonrpc:<code>``.
     """
 
     fix = "the server refused the call: check the method name, its arguments and the server's log"

@@ -213,7 +213,8 @@ def verdict(scenario: Mapping[str, Any], compare: Mapping[str, Any] | None = Non
     if sla is None:
         status, reasons = "NO SLA", ["no SLA was set for this scenario"]
     elif sla.get("passed"):
-        status, reasons = "PASS", [f"all {len(checks)} SLA checks passed"]
+        passed = "the SLA check passed" if len(checks) == 1 else f"all {len(checks)} SLA checks passed"
+        status, reasons = "PASS", [passed]
     else:
         status = "FAIL"
         reasons = [check_line(c) for c in checks if not c.get("passed")] or [

@@ -27,6 +27,8 @@ def test_pass_says_how_many_checks(scenario: Factory, sla_check: Any) -> None:
     }
     v = verdict(scenario(sla=sla))
     assert (v.status, v.reasons, v.checks_total) == ("PASS", ("all 2 SLA checks passed",), 2)
+    one = verdict(scenario(sla={**sla, "checks": sla["checks"][:1]}))
+    assert one.reasons == ("the SLA check passed",)
 
 
 def test_fail_lists_each_failed_check_with_threshold_and_actual(scenario: Factory, sla_check: Any) -> None:
