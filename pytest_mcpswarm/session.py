@@ -20,6 +20,7 @@ from pytest_mcpswarm import compare as compare_mod
 from pytest_mcpswarm.backends import Backend, get_backend
 from pytest_mcpswarm.options import Settings
 from pytest_mcpswarm.report import document
+from pytest_mcpswarm.report.verdict import fmt_number
 
 
 class McpSwarmSession:
@@ -120,7 +121,7 @@ class McpSwarmSession:
 
 def _fmt(value: object) -> str:
     if isinstance(value, float):
-        return f"{value:.4g}"
+        return fmt_number(value)
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k}: {_fmt(v)}" for k, v in value.items()) + "}"
     return "—" if value is None else str(value)
