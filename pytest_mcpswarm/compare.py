@@ -29,6 +29,7 @@ from typing import Any, Final
 import orjson
 
 from pytest_mcpswarm.errors import UsageError
+from pytest_mcpswarm.report.jsonfile import write_json
 from pytest_mcpswarm.sla import LATENCY_UNITS
 from pytest_mcpswarm.stats.metrics import METRICS
 
@@ -247,9 +248,7 @@ def save(root: Path, name: str, doc: dict[str, Any]) -> Path:
     runs = saved_runs(root)
     number = int(_FILE_RE.fullmatch(runs[-1].name).group(1)) + 1 if runs else 1  # type: ignore[union-attr]
     path = storage_dir(root) / f"{number:04d}_{name}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
-    return path
+    return write_json(path, doc)
 
 
 def find_baseline(root: Path, spec: str, cwd: Path | None = None) -> Path:

@@ -28,6 +28,7 @@ from types import MappingProxyType
 from typing import Any, Final, Literal
 
 from pytest_mcpswarm.errors import UsageError
+from pytest_mcpswarm.report.jsonfile import check_writable
 
 BACKENDS: Final = ("local", "swarm", "external")
 TRANSPORTS: Final = ("ws", "http")
@@ -100,6 +101,13 @@ def _text(raw: str) -> str:
 
 def _path(raw: str) -> Path:
     return Path(_text(raw))
+
+
+def _json_path(raw: str) -> Path:
+    try:
+        return check_writable(_path(raw))
+    except UsageError as exc:
+        raise _Bad(f"must be a file we can write ({exc.problem})") from None
 
 
 def _flag(raw: str) -> bool:
@@ -203,7 +211,7 @@ OPTIONS: Final[tuple[Option, ...]] = (
     Option("sla", _sla_item, (),
            "replaces a scenario's SLA (its default and any mcpswarm_sla marker), e.g. "
            "'baseline=p99<50ms, error_rate<0.1%'; repeatable", "SCENARIO=EXPR", kind="multi"),
-    Option("json", _path, None, "write the session's JSON report (schema mcpswarm/1) here", "PATH"),
+    Option("json", _json_path, None, "write the session's JSON report (schema mcpswarm/1) here", "PATH"),
     Option("save", _name, None,
            "save the JSON report as .mcpswarm/<machine-id>/NNNN_<NAME>.json under the rootdir", "NAME"),
     Option("compare", _text, None,

@@ -20,6 +20,7 @@ from pytest_mcpswarm import compare as compare_mod
 from pytest_mcpswarm.backends import Backend, get_backend
 from pytest_mcpswarm.options import Settings
 from pytest_mcpswarm.report import document
+from pytest_mcpswarm.report.jsonfile import write_json
 from pytest_mcpswarm.report.verdict import fmt_number
 
 
@@ -89,7 +90,7 @@ class McpSwarmSession:
         doc = self.document()
         update_json(doc)
         if self.settings.json:
-            self.written.append(("JSON report", document.write(self.settings.json, doc)))
+            self.written.append(("JSON report", write_json(self.settings.json, doc)))
         if self.settings.save:
             self.written.append(("saved run", compare_mod.save(self.root, self.settings.save, doc)))
 

@@ -22,6 +22,7 @@ import orjson
 
 from pytest_mcpswarm.errors import UsageError
 from pytest_mcpswarm.load.profiles import Profile
+from pytest_mcpswarm.report.jsonfile import write_json
 
 CALIBRATION_PATH: Final = Path(".mcpswarm") / "calibration.json"
 CALIBRATION_FORMAT: Final = 1
@@ -66,10 +67,7 @@ class Calibration:
         return cal
 
     def save(self, path: str | os.PathLike[str] = CALIBRATION_PATH) -> Path:
-        out = Path(path)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_bytes(orjson.dumps(self.to_dict(), option=orjson.OPT_INDENT_2))
-        return out
+        return write_json(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | os.PathLike[str] = CALIBRATION_PATH) -> Calibration:

@@ -16,7 +16,7 @@ from pytest_mcpswarm.capacity.ceiling import DEFAULT_START_RPS, search_ceiling
 from pytest_mcpswarm.capacity.search import GeneratorRule, StepResult
 from pytest_mcpswarm.errors import UsageError
 from pytest_mcpswarm.load.profiles import BUILTIN_PROFILES, get_profile, load_profiles, override
-from pytest_mcpswarm.report import document
+from pytest_mcpswarm.report.jsonfile import check_writable, write_json
 
 
 def register(sub: Any) -> None:
@@ -109,6 +109,8 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     if args.warmup_seconds < 0:
         raise UsageError(f"--warmup-seconds must be >= 0, got {args.warmup_seconds}")
+    if args.json:
+        check_writable(args.json)
     user = load_profiles(args.profiles_file) if args.profiles_file else None
     profile = override(get_profile(args.profile, user), clients=args.clients)
     err = Console(stderr=True)
@@ -140,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
     out.print(report.summary(), highlight=False)
     doc = report.document()
     if args.json:
-        out.print(f"JSON report: {document.write(args.json, doc)}")
+        out.print(f"JSON report: {write_json(args.json, doc)}")
     if args.html:
         from pytest_mcpswarm.report.html import document_html
 

@@ -19,6 +19,7 @@ from pytest_mcpswarm.load.plan import plan_from_profile
 from pytest_mcpswarm.load.preflight import preflight
 from pytest_mcpswarm.load.profiles import BUILTIN_PROFILES, get_profile, load_profiles, override
 from pytest_mcpswarm.report import document
+from pytest_mcpswarm.report.jsonfile import check_writable, write_json
 from pytest_mcpswarm.sla import SlaOutcome, evaluate, parse_sla
 from pytest_mcpswarm.stats.window import Window
 
@@ -104,6 +105,8 @@ def summary_table(report: dict[str, Any]) -> Table:
 
 def run(args: argparse.Namespace) -> int:
     sla = parse_sla(args.sla) if args.sla else None
+    if args.json:
+        check_writable(args.json)
     if args.workers < 1:
         raise UsageError(f"--workers must be >= 1, got {args.workers}")
     if args.metrics_port is not None and not 0 < args.metrics_port < 65536:
@@ -165,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
     out = Console()
     out.print(summary_table(report))
     if args.json:
-        path = document.write(args.json, document.document([report]))
+        path = write_json(args.json, document.document([report]))
         out.print(f"JSON report: {path}")
     if report["generator_bound"]:
         reasons = "; ".join(report["generator"]["reasons"])

@@ -24,6 +24,7 @@ from pytest_mcpswarm.load.controller import run_workers
 from pytest_mcpswarm.load.plan import RunPlan
 from pytest_mcpswarm.load.requests import MethodSpec
 from pytest_mcpswarm.load.shapes import Stage
+from pytest_mcpswarm.report.jsonfile import write_json
 from pytest_mcpswarm.server.launch import ServerProcess
 
 ECHO = MethodSpec("tools/call", {"name": "echo", "arguments": {"text": "soak"}}, 1.0, "text")
@@ -103,8 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     report = asyncio.run(soak(args.minutes))
     if args.json:
-        with open(args.json, "wb") as f:
-            f.write(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+        write_json(args.json, report)
     print(orjson.dumps({k: v for k, v in report.items() if k != "samples"}).decode())
     return 0 if report["passed"] else 1
 

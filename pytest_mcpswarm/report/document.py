@@ -12,10 +12,7 @@ import platform
 import socket
 import subprocess
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
-
-import orjson
 
 from pytest_mcpswarm import __version__
 from pytest_mcpswarm.load.controller import RunResult
@@ -163,10 +160,3 @@ def document(scenarios: list[dict[str, Any]]) -> dict[str, Any]:
         "commit_info": commit_info(),
         "scenarios": scenarios,
     }
-
-
-def write(path: str | os.PathLike[str], doc: dict[str, Any]) -> Path:
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
-    return out

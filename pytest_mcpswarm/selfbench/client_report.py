@@ -7,12 +7,11 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-import orjson
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from pytest_mcpswarm.errors import MCPSwarmError
+from pytest_mcpswarm.report import jsonfile
 from pytest_mcpswarm.selfbench import client as c
 
 
@@ -162,9 +161,4 @@ def write_json(out: c.Outcome, settings: c.Settings, path: Path) -> None:
         "goals": [{k: v for k, v in row.items() if k != "format"} for row in goals(out)],
         "commands": out.commands,
     }
-    try:
-        path.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
-    except OSError as exc:
-        raise MCPSwarmError(
-            f"cannot write --json file {path}: {exc.strerror}", fix="choose a writable path"
-        ) from None
+    jsonfile.write_json(path, doc)

@@ -5,12 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-import orjson
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from pytest_mcpswarm.errors import MCPSwarmError
+from pytest_mcpswarm.report import jsonfile
 from pytest_mcpswarm.selfbench.runner import HTTP_GOAL_RATIO, WS_GOAL_RATE, Outcome, Settings
 
 
@@ -98,9 +97,4 @@ def write_json(outcome: Outcome, settings: Settings, path: Path) -> None:
         "websocket_goal_per_s": WS_GOAL_RATE,
         "goals_met": goals_met(outcome),
     }
-    try:
-        path.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
-    except OSError as exc:
-        raise MCPSwarmError(
-            f"cannot write --json file {path}: {exc.strerror}", fix="choose a writable path"
-        ) from None
+    jsonfile.write_json(path, doc)

@@ -18,13 +18,12 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import orjson
-
 from pytest_mcpswarm.capacity import procfs
 from pytest_mcpswarm.load.controller import RunResult, run_inprocess
 from pytest_mcpswarm.load.plan import RunPlan
 from pytest_mcpswarm.load.requests import MethodSpec
 from pytest_mcpswarm.load.shapes import Stage
+from pytest_mcpswarm.report.jsonfile import write_json
 from pytest_mcpswarm.server.launch import ServerProcess
 
 METHODS = (
@@ -157,8 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     print(report.line())
     if args.json:
         doc: dict[str, Any] = {**asdict(report), "growth": report.growth}
-        with open(args.json, "wb") as f:
-            f.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+        write_json(args.json, doc)
     return 0 if report.growth < args.max_growth else 1
 
 

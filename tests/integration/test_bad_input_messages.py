@@ -140,6 +140,18 @@ CASES: list[Case] = [
         ["answered protocol version '2099-01-01'", "--protocol-version"],
     ),
     (
+        "unwritable-json",
+        lambda s, t: [*RUN, s["good"].ws_url, "--json", str(_profile_file(t, "") + "/run.json")],
+        {},
+        ["cannot write", "profiles.toml/run.json", "is not a folder", "choose a writable path"],
+    ),
+    (
+        "pytest-unwritable-json",
+        lambda s, t: [*PYTEST, f"--mcpswarm-json={_profile_file(t, '')}/run.json"],
+        {},
+        ["--mcpswarm-json must be a file we can write", "profiles.toml is not a folder"],
+    ),
+    (
         "docker-missing",
         lambda s, t: [*MCPSWARM, "swarm", "status"],
         {"DOCKER_HOST": "unix:///nonexistent/docker.sock"},
