@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from pytest_mcpswarm.errors import UsageError
@@ -77,30 +78,16 @@ def register(subparsers: Any) -> None:
 
 
 def run_client(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
     from pytest_mcpswarm.selfbench import client, client_report
 
     if not 0 <= args.port <= 65535:
         raise UsageError("--port must be a TCP port (0-65535)")
     settings = client.Settings(warmup=args.warmup, duration=args.duration, rounds=args.rounds, port=args.port)
-    console = Console(soft_wrap=True)
-    err = Console(stderr=True, soft_wrap=True)
-    outcome = client.run(
-        settings, lambda line: err.print(f"selfbench: {line}", highlight=False, markup=False, style="dim")
-    )
-    client_report.render(outcome, settings, console)
-    if args.json is not None:
-        client_report.write_json(outcome, settings, args.json)
-        console.print(f"wrote {args.json}", highlight=False, markup=False)
-    sys.stdout.flush()
-    return 1 if args.strict and not client_report.goals_met(outcome) else 0
+    return _bench(client, client_report, settings, args)
 
 
 def run(args: argparse.Namespace) -> int:
     # Imported here, not at the top, so `mcpswarm --help` does not pay for rich, orjson and picows.
-    from rich.console import Console
-
     from pytest_mcpswarm.selfbench import report, runner
 
     for option in ("ours_port", "sdk_port"):
@@ -118,6 +105,17 @@ def run(args: argparse.Namespace) -> int:
         ours_port=args.ours_port,
         sdk_port=args.sdk_port,
     )
+    return _bench(runner, report, settings, args)
+
+
+def _bench(runner: ModuleType, report: ModuleType, settings: object, args: argparse.Namespace) -> int:
+    """Run a self-benchmark (``runner.run``) and show it (``report.render/write_json/goals_met``)."""
+    from rich.console import Console
+
+    from pytest_mcpswarm.report.jsonfile import check_writable
+
+    if args.json is not None:
+        check_writable(args.json)  # before minutes of benchmarking, not after
     console = Console(soft_wrap=True)
     err = Console(stderr=True, soft_wrap=True)
     outcome = runner.run(

@@ -146,6 +146,12 @@ CASES: list[Case] = [
         ["cannot write", "profiles.toml/run.json", "is not a folder", "choose a writable path"],
     ),
     (
+        "selfbench-unwritable-json",
+        lambda s, t: [*MCPSWARM, "selfbench", "client", "--json", f"{_profile_file(t, '')}/client.json"],
+        {},
+        ["mcpswarm selfbench: error: cannot write", "is not a folder", "choose a writable path"],
+    ),
+    (
         "pytest-unwritable-json",
         lambda s, t: [*PYTEST, f"--mcpswarm-json={_profile_file(t, '')}/run.json"],
         {},
