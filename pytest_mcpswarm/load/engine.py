@@ -24,7 +24,8 @@ After the last scheduled send, the engine waits up to the request timeout
 for replies; whatever is still in flight then is a timeout.
 
 Recording costs one ``array.append`` per reply (raw nanoseconds, per method
-spec) plus one per send (schedule lag); ``fold`` turns them into histograms
+spec) plus one ``list.append`` per write (its send time and the intended
+times of its requests: the schedule lag); ``fold`` turns them into histograms
 and counters once a second and at the end, and hands them to an optional
 ``FoldObserver`` (the Prometheus exporter), so nothing per request ever
 touches a histogram or a lock.
@@ -37,7 +38,8 @@ import asyncio
 import heapq
 import resource
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from itertools import chain
 from typing import Any, Protocol
 
 import numpy as np
@@ -96,9 +98,11 @@ class Engine:
         self._latency_raw = [array.array("q") for _ in range(n)]
         #: Per spec: append one successful request's latency in ns.
         self.latencies: list[Callable[[int], None]] = [buf.append for buf in self._latency_raw]
-        self._lag_raw = array.array("q")
-        self.lag_append: Callable[[int], None] = self._lag_raw.append
-        self.lag_extend: Callable[[list[int]], None] = self._lag_raw.extend
+        # Schedule lag: one (send time, intended times) pair per write, not one sample per request;
+        # every request of a write shares its send time, so ``fold`` subtracts in numpy.
+        self._lag_batches: list[tuple[int, Sequence[int]]] = []
+        #: Record a write: ``lag_sent((now_ns, intended_times))``.
+        self.lag_sent: Callable[[tuple[int, Sequence[int]]], None] = self._lag_batches.append
         #: One method spec: the hot paths skip the mix lookup.
         self.single = n == 1
         self.schedule_lag = LatencyHistogram()
@@ -148,9 +152,14 @@ class Engine:
 
     # -- recording of the rarer outcomes (immediate) ------------------------------------------
 
-    def lag_unrecord(self) -> None:
-        """Take back the last schedule-lag sample (its request never left after all)."""
-        self._lag_raw.pop()
+    def lag_unrecord(self, count: int) -> None:
+        """Take back the last ``count`` schedule-lag samples (their requests never left after all)."""
+        batches = self._lag_batches
+        while count > 0 and batches:
+            at, intended = batches.pop()
+            if len(intended) > count:
+                batches.append((at, intended[: len(intended) - count]))
+            count -= len(intended)
 
     def error(self, spec: int, key: str) -> None:
         self.method_stats[spec].outcomes.add_error(key)
@@ -195,7 +204,8 @@ class Engine:
     def fold(self) -> None:
         """Move the hot-path counters and raw latencies into the snapshot (and the current window)."""
         window = self._window
-        self.inflight_peak = max(self.inflight_peak, sum(len(c.inflight) for c in self.connections.values()))
+        in_flight = sum(c.in_flight_count() for c in self.connections.values())
+        self.inflight_peak = max(self.inflight_peak, in_flight)
         observer = self.observer
         for spec, raw in enumerate(self._latency_raw):
             stats = self.method_stats[spec]
@@ -216,12 +226,14 @@ class Engine:
         for stats in self.snapshot.methods.values():
             # Every scheduled request either left or is counted as not sent.
             stats.outcomes.sent = stats.outcomes.scheduled - stats.outcomes.not_sent
-        if self._lag_raw:
-            view = np.frombuffer(self._lag_raw, dtype=np.int64)
-            lag_us = self._non_negative(view // 1000)
-            del view
-            del self._lag_raw[:]
-            self.schedule_lag.record_many(lag_us)
+        if self._lag_batches:
+            batches = self._lag_batches
+            self._lag_batches = []
+            self.lag_sent = self._lag_batches.append
+            counts = np.fromiter((len(i) for _, i in batches), np.int64, len(batches))
+            sent = np.repeat(np.fromiter((at for at, _ in batches), np.int64, len(batches)), counts)
+            intended = np.fromiter(chain.from_iterable(i for _, i in batches), np.int64, len(sent))
+            self.schedule_lag.record_many(self._non_negative((sent - intended) // 1000))
         if observer is not None:
             observer.publish(self)
 
@@ -266,8 +278,7 @@ class Engine:
 
     def _expire_all(self, now_ns: int) -> None:
         for conn in self.connections.values():
-            if conn.inflight:
-                conn.expire(now_ns)
+            conn.expire(now_ns)
 
     async def run(self) -> StatsSnapshot:
         """Run the plan to the end; returns everything recorded (also kept in ``self.snapshot``)."""
@@ -346,7 +357,7 @@ class Engine:
 
     async def _drain(self) -> None:
         """Wait for in-flight replies until each request's deadline; leftovers become timeouts."""
-        while any(c.inflight for c in self.connections.values()):
+        while any(any(c.sent) for c in self.connections.values()):
             now_ns = time.perf_counter_ns()
             self._roll_window(self._now_s())
             self._expire_all(now_ns)

@@ -39,18 +39,29 @@ def test_coalesced_sends_record_one_exact_lag_per_request() -> None:
     conn.times = [10 * _MS, 11 * _MS, 12 * _MS, 20 * _MS, 21 * _MS]
     conn.fire_due(12 * _MS + 500_000)  # three due, sent 2.5, 1.5 and 0.5 ms late
     conn.fire_due(21 * _MS)  # two due, 1 ms and 0 late
-    engine.lag_append(7 * _MS)  # a per-request sample (closed loop, late path) folds with them
+    engine.lag_sent((8 * _MS, (1 * _MS,)))  # a one-request write (closed loop) folds with them
     engine.fold()
     assert [len(batch) for batch in written] == [3, 2]
     assert engine.messages_sent == 5
     assert engine.bytes_sent == sum(len(p) for batch in written for p in batch)
-    assert sorted(conn.inflight.values()) == conn.times
+    assert sorted(conn.in_flight().values()) == conn.times
     lag = engine.schedule_lag
     assert lag.total_count == 6
     assert (lag.min_us, lag.max_us) == (0, 7000)
     assert lag.percentile(50) == 1000
     engine.fold()  # folded once: nothing is recorded twice
     assert lag.total_count == 6
+
+
+def test_taking_back_lag_samples_trims_the_last_writes_only() -> None:
+    engine = _engine()
+    engine.lag_sent((10 * _MS, [1 * _MS, 2 * _MS, 3 * _MS]))
+    engine.lag_sent((20 * _MS, [19 * _MS]))
+    engine.lag_unrecord(2)  # the whole last write and the newest request of the one before
+    engine.fold()
+    lag = engine.schedule_lag
+    assert lag.total_count == 2
+    assert (lag.min_us, lag.max_us) == (8000, 9000)
 
 
 def test_a_failed_batch_write_is_not_sent_and_leaves_no_lag() -> None:
@@ -67,6 +78,6 @@ def test_a_failed_batch_write_is_not_sent_and_leaves_no_lag() -> None:
     assert (outcomes.scheduled, outcomes.sent, outcomes.not_sent) == (2, 0, 2)
     assert outcomes.not_sent_by_reason == {"disconnected": 2}
     assert outcomes.accounting_ok()
-    assert conn.inflight == {}
+    assert conn.in_flight() == {}
     assert engine.schedule_lag.total_count == 0
     assert engine.messages_sent == 0
