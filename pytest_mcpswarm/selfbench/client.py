@@ -20,9 +20,14 @@ Goals (issue 3, section 11):
   connections vs 10 users, one request in flight each);
 - (d) 2 workers cost <= 1.05x the CPU per request of 1 worker.
 
-The ``floor-*`` pair is not a goal: it measures what one process costs at a
-1 ms tick while doing almost nothing (1 connection x 1K/s), the cost a second
-worker adds whatever its share of the load, so it tells what (d) can be.
+The ``floor-*`` cases are not goals; they tell what (d) can be.
+``floor-engine`` and ``floor-raw`` measure what one process costs at a 1 ms
+tick while doing almost nothing (1 connection x 1K/s), the cost a second
+worker adds whatever its share of the load.  ``floor-wake`` runs one worker
+with a bare process beside it that only wakes every 1 ms: no event loop, no
+socket, no Python work to speak of.  What that process costs is the least any
+second process with a 1 ms tick adds on this machine, so (d) cannot be below
+``1 + its CPU / the worker's``.
 """
 
 from __future__ import annotations
@@ -134,6 +139,18 @@ def cases(port: int, warmup: float, duration: float) -> dict[str, Case]:
                 "pytest_mcpswarm.selfbench.client_engine",
                 {"plan": _plan(ws, PING, 8, 10_000, total), "workers": 2, "warmup": int(warmup)},
             ),
+            # The least any second process adds: a bare 1 ms waker beside one worker, same core.
+            Case(
+                "floor-wake",
+                "workers-1 plus a process that only wakes every 1 ms (no loop, no work), same core",
+                "pytest_mcpswarm.selfbench.client_engine",
+                {
+                    "plan": _plan(ws, PING, 8, 10_000, total),
+                    "workers": 1,
+                    "warmup": int(warmup),
+                    "waker": True,
+                },
+            ),
             # What one more process costs whatever its load: a 1 ms tick and the replies it wakes for.
             Case(
                 "floor-engine",
@@ -151,11 +168,12 @@ def cases(port: int, warmup: float, duration: float) -> dict[str, Case]:
     }
 
 
-PAIRS: Final = (
+#: Cases measured back to back; odd rounds run each group in reverse order.
+GROUPS: Final = (
     ("ws-engine", "ws-raw"),
     ("bomb-engine", "bomb-raw"),
     ("http-engine", "http-locust"),
-    ("workers-1", "workers-2"),
+    ("workers-1", "workers-2", "floor-wake"),
     ("floor-engine", "floor-raw"),
 )
 
@@ -230,9 +248,8 @@ def run(settings: Settings, progress: Callable[[str], None]) -> Outcome:
         table = cases(port, settings.warmup, settings.duration)
         budget = settings.warmup + settings.duration + 90
         for round_no in range(settings.rounds):
-            for first, second in PAIRS:
-                order = (first, second) if round_no % 2 == 0 else (second, first)
-                for key in order:
+            for group in GROUPS:
+                for key in group if round_no % 2 == 0 else reversed(group):
                     if key in skip:
                         continue
                     case = table[key]

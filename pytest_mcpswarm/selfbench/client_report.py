@@ -79,20 +79,41 @@ def goals(out: c.Outcome) -> list[dict[str, Any]]:
     return rows
 
 
-def floor(out: c.Outcome) -> str | None:
-    """What one more process costs, and the (d) that implies; None without the runs."""
+def wake_bound(out: c.Outcome) -> tuple[float, float, float] | None:
+    """(d)'s floor per ``floor-wake`` run: 1 + the bare waker's CPU / the worker's beside it."""
+    return c.spread(
+        [
+            1 + (r.extra["waker"]["cpu_s"] / r.extra["waker"]["seconds"]) / (r.cpu_s / r.seconds)
+            for r in out.runs.get("floor-wake", [])
+            if "waker" in r.extra and r.cpu_s > 0
+        ]
+    )
+
+
+def floor(out: c.Outcome) -> list[str]:
+    """What one more process costs, and the (d) that implies; empty without the runs."""
+    lines = []
+    wake = [r.extra["waker"] for r in out.runs.get("floor-wake", []) if "waker" in r.extra]
+    bound = wake_bound(out)
+    if wake and bound is not None:
+        ms = statistics.median(w["cpu_s"] / w["seconds"] for w in wake) * 1000
+        lines.append(
+            f"(d) floor: a process that only wakes every 1 ms costs {ms:.1f} ms/s beside 1 worker "
+            f"on its core, so no second process can make (d) better than {_fmt(bound, '{:.3f}x')}"
+            + (" here: the goal is out of reach on this machine" if bound[0] > c.GOAL_WORKERS else "")
+        )
     engine, raw, one = (
         [r.cpu_s / r.seconds for r in out.runs.get(key, [])]
         for key in ("floor-engine", "floor-raw", "workers-1")
     )
-    if not (engine and raw and one):
-        return None
-    e, r, o = (statistics.median(v) * 1000 for v in (engine, raw, one))
-    return (
-        f"(d) floor: one process at a 1 ms tick, 1 conn x 1K/s, costs {e:.0f} ms/s (engine), "
-        f"{r:.0f} ms/s (raw loop); 1 worker uses {o:.0f} ms/s, so a second process alone makes "
-        f"(d) about {1 + e / o:.2f}x (engine), {1 + r / o:.2f}x (raw loop)"
-    )
+    if engine and raw and one:
+        e, r, o = (statistics.median(v) * 1000 for v in (engine, raw, one))
+        lines.append(
+            f"(d) floor: one process at a 1 ms tick, 1 conn x 1K/s, costs {e:.0f} ms/s (engine), "
+            f"{r:.0f} ms/s (raw loop); 1 worker uses {o:.0f} ms/s, so a second process alone makes "
+            f"(d) about {1 + e / o:.2f}x (engine), {1 + r / o:.2f}x (raw loop)"
+        )
+    return lines
 
 
 def render(out: c.Outcome, settings: c.Settings, console: Console) -> None:
@@ -136,8 +157,7 @@ def render(out: c.Outcome, settings: c.Settings, console: Console) -> None:
             highlight=False,
             markup=False,
         )
-    line = floor(out)
-    if line is not None:
+    for line in floor(out):
         console.print(line, highlight=False, markup=False)
     for key, command in out.commands.items():
         console.print(f"  {key}: {command}", highlight=False, markup=False, style="dim")
@@ -159,6 +179,7 @@ def write_json(out: c.Outcome, settings: c.Settings, path: Path) -> None:
             for key, runs in out.runs.items()
         },
         "goals": [{k: v for k, v in row.items() if k != "format"} for row in goals(out)],
+        "workers_floor": {"bound": wake_bound(out), "lines": floor(out)},
         "commands": out.commands,
     }
     jsonfile.write_json(path, doc)

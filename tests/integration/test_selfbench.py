@@ -1,4 +1,5 @@
-"""``mcpswarm selfbench server`` end to end, and the checks that keep its figures honest.
+"""``mcpswarm selfbench server`` end to end, the checks that keep its figures honest, and the
+bare 1 ms waker behind ``selfbench client``'s (d) floor.
 
 Speeds are never asserted: they depend on the machine.  What is asserted is
 that both figures and the ratio are printed, that a wrong reply is caught
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import os
 import re
 import shutil
@@ -17,15 +19,17 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from pytest_mcpswarm.errors import ProtocolError, UsageError
-from pytest_mcpswarm.selfbench import peers, runner, wrk
+from pytest_mcpswarm.selfbench import client, peers, runner, wrk
+from pytest_mcpswarm.selfbench.driver import run_driver
 from pytest_mcpswarm.selfbench.request import ToolCall
 from pytest_mcpswarm.selfbench.wsframe import parse_client_frame, text_frame
+from pytest_mcpswarm.server.launch import ServerProcess
 
 _PR_SET_CHILD_SUBREAPER = 36
 
@@ -192,3 +196,31 @@ def test_without_wrk_on_path_the_python_driver_runs_and_is_labelled(tmp_path: Pa
     assert "wrk not found: apt-get install wrk" in done.stdout.splitlines()
     assert "[fallback: our Python HTTP driver, not wrk]" in done.stdout
     assert re.search(r"^ratio ours/SDK: [\d.]+x", done.stdout, re.M), done.stdout
+
+
+def test_a_bare_waker_wakes_every_millisecond_and_reports_its_cpu() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest_mcpswarm.selfbench.waker", "1.5"],
+        capture_output=True,
+        timeout=30,
+        check=True,
+    )
+    got = json.loads(done.stdout)
+    assert 1.5 <= got["seconds"] < 1.6
+    assert 1300 <= got["requests"] <= 1501  # one wake a millisecond, a few lost to a busy machine
+    assert 0 < got["cpu_s"] < got["seconds"]
+
+
+@pytest.mark.slow
+def test_the_floor_wake_case_runs_the_waker_beside_a_real_worker(
+    reference_server: Callable[..., ServerProcess],
+) -> None:
+    server = reference_server()
+    case = client.cases(server.port, 1.0, 2.0)["floor-wake"]
+    args = dict(case.args, plan=client._plan(server.ws_url, client.PING, 2, 500, 3.0))
+    got, _ = run_driver(case.module, [json.dumps(args)], [], budget=60)
+    waker = got["waker"]
+    assert waker["requests"] >= 0.8 * 1000 * waker["seconds"]
+    assert 0 < waker["cpu_s"] < waker["seconds"]
+    assert got["requests"] > 0 and got["accounting_ok"]
+    assert not [p for p in _children_of(os.getpid()) if "selfbench.waker" in p[1]]
