@@ -20,14 +20,12 @@ Goals (issue 3, section 11):
   connections vs 10 users, one request in flight each);
 - (d) 2 workers cost <= 1.05x the CPU per request of 1 worker.
 
-The ``floor-*`` cases are not goals; they tell what (d) can be.
-``floor-engine`` and ``floor-raw`` measure what one process costs at a 1 ms
-tick while doing almost nothing (1 connection x 1K/s), the cost a second
-worker adds whatever its share of the load.  ``floor-wake`` runs one worker
-with a bare process beside it that only wakes every 1 ms: no event loop, no
-socket, no Python work to speak of.  What that process costs is the least any
-second process with a 1 ms tick adds on this machine, so (d) cannot be below
-``1 + its CPU / the worker's``.
+The ``floor-*`` and ``split-raw-*`` cases are not goals; they tell what (d)
+can be.  ``floor-engine`` and ``floor-raw`` measure what one process costs at
+a 1 ms tick while doing almost nothing (1 connection x 1K/s), the cost a
+second worker adds whatever its share of the load.  ``split-raw-1`` and
+``split-raw-2`` run the minimal raw loop at the ``workers-*`` load in one
+process and in two: the same split without our engine, controller or merge.
 """
 
 from __future__ import annotations
@@ -139,17 +137,18 @@ def cases(port: int, warmup: float, duration: float) -> dict[str, Case]:
                 "pytest_mcpswarm.selfbench.client_engine",
                 {"plan": _plan(ws, PING, 8, 10_000, total), "workers": 2, "warmup": int(warmup)},
             ),
-            # The least any second process adds: a bare 1 ms waker beside one worker, same core.
+            # (d)'s reference: the minimal loop split over processes the same way, same core.
             Case(
-                "floor-wake",
-                "workers-1 plus a process that only wakes every 1 ms (no loop, no work), same core",
-                "pytest_mcpswarm.selfbench.client_engine",
-                {
-                    "plan": _plan(ws, PING, 8, 10_000, total),
-                    "workers": 1,
-                    "warmup": int(warmup),
-                    "waker": True,
-                },
+                "split-raw-1",
+                "raw picows loop, WS ping 8 conns x 10K/s, 1 process",
+                "pytest_mcpswarm.selfbench.client_raw",
+                {"url": ws, "method": "ping", "connections": 8, "rate": 10_000, "processes": 1, **raw},
+            ),
+            Case(
+                "split-raw-2",
+                "same, 2 processes x 4 conns (both on the client core)",
+                "pytest_mcpswarm.selfbench.client_raw",
+                {"url": ws, "method": "ping", "connections": 8, "rate": 10_000, "processes": 2, **raw},
             ),
             # What one more process costs whatever its load: a 1 ms tick and the replies it wakes for.
             Case(
@@ -173,7 +172,8 @@ GROUPS: Final = (
     ("ws-engine", "ws-raw"),
     ("bomb-engine", "bomb-raw"),
     ("http-engine", "http-locust"),
-    ("workers-1", "workers-2", "floor-wake"),
+    ("workers-1", "workers-2"),
+    ("split-raw-1", "split-raw-2"),
     ("floor-engine", "floor-raw"),
 )
 

@@ -17,15 +17,10 @@ pre-start idling and drain were charged to a window whose requests a second
 worker does not multiply, so (d) counted start-up once per process; and it was
 not the steady state the other cases (and ``docs/PERFORMANCE_TUNING.md``)
 measure.
-
-``"waker": true`` (with ``workers``) also runs ``selfbench.waker`` beside
-the workers over the same span: what a process that only keeps a 1 ms tick
-costs next to them (goal (d)'s floor).
 """
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import time
 from dataclasses import replace
@@ -81,31 +76,16 @@ async def _inprocess(plan: RunPlan, warmup: int) -> dict[str, Any]:
     }
 
 
-async def _workers(plan: RunPlan, workers: int, warmup: int, *, waker: bool = False) -> dict[str, Any]:
+async def _workers(plan: RunPlan, workers: int, warmup: int) -> dict[str, Any]:
     # Window t closes at second t + 1: the span [warmup, last) runs from window warmup - 1 to last - 1.
     first, last = warmup - 1, int(plan.duration_s) - 1
     marks: dict[int, tuple[float, float]] = {}
-    beside: list[subprocess.Popen[bytes]] = []
 
     def on_second(t: int, window: Window, active: int) -> None:
         if t in (first, last):
             marks[t] = (time.perf_counter(), process_cpu_seconds())
-        if t == first and waker:
-            # A bare 1 ms waker over the same steady-state span, on the same core (inherited affinity).
-            beside.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "pytest_mcpswarm.selfbench.waker", str(last - first - 0.5)],
-                    stdout=subprocess.PIPE,
-                )
-            )
 
-    try:
-        result = await run_workers(plan, workers, on_second=on_second)
-        woke = orjson.loads(beside[0].communicate(timeout=30)[0]) if beside else None
-    finally:
-        for proc in beside:
-            proc.kill()
-            proc.wait()
+    result = await run_workers(plan, workers, on_second=on_second)
     by_second = result.cpu_by_second
     if not (first in marks and last in marks and first in by_second and last in by_second):
         return {"error": "a worker ended before its measurement window closed"}
@@ -125,7 +105,6 @@ async def _workers(plan: RunPlan, workers: int, warmup: int, *, waker: bool = Fa
         "p50_ms": result.snapshot.latency.percentile(50) / 1000,
         "p99_ms": result.snapshot.latency.percentile(99) / 1000,
         "workers": result.workers,
-        **({"waker": woke} if woke is not None else {}),
     }
 
 
@@ -135,8 +114,7 @@ def main() -> int:
     workers = int(args.get("workers", 0))
     try:
         if workers:
-            waker = bool(args.get("waker", False))
-            out = uvloop.run(_workers(plan, workers, int(args.get("warmup", 1)), waker=waker))
+            out = uvloop.run(_workers(plan, workers, int(args.get("warmup", 1))))
         else:
             plan = replace(plan, start_at=time.time() + 1.0)
             out = uvloop.run(_inprocess(plan, int(args.get("warmup", 1))))

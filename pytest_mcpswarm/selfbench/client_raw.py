@@ -7,12 +7,16 @@ the same coalesced, masked writes (``masked_text_frames``) as the engine, and
 nothing else: no handshake, no schedule, no per-request bookkeeping, no
 latency recording; a reply is counted by a substring check.  What the engine
 costs beyond this loop is its overhead.
+
+``"processes": N`` runs N copies at once with the connections shared out and
+prints their sums: the raw loop split the way ``--workers N`` splits the engine.
 """
 
 from __future__ import annotations
 
 import asyncio
 import resource
+import subprocess
 import sys
 import time
 from typing import Any
@@ -22,6 +26,7 @@ import uvloop
 from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 
 from pytest_mcpswarm.load.requests import build_template
+from pytest_mcpswarm.selfbench.procs import die_with_parent
 from pytest_mcpswarm.selfbench.request import ToolCall
 from pytest_mcpswarm.transport.ws import masked_text_frames
 
@@ -107,15 +112,54 @@ async def drive(  # noqa: PLR0917 - one driver, called once, from main()
     return {"requests": n1 - mark[2], "seconds": t1 - mark[0], "cpu_s": c1 - mark[1], "sent": sum(sent)}
 
 
+def split(a: dict[str, Any]) -> dict[str, Any]:
+    """``processes`` copies of this loop at once, the connections shared out; their sums.
+
+    The children inherit this process's CPU affinity (the client core).  This
+    process only waits on their pipes, so it adds no wake-ups of its own.
+    """
+    n = int(a["processes"])
+    part = orjson.dumps(dict(a, processes=1, connections=a["connections"] // n)).decode()
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-m", "pytest_mcpswarm.selfbench.client_raw", part],
+            stdout=subprocess.PIPE,
+            preexec_fn=die_with_parent,  # noqa: PLW1509 - no threads here
+        )
+        for _ in range(n)
+    ]
+    try:
+        outs = [
+            orjson.loads(child.communicate(timeout=a["warmup"] + a["duration"] + 60)[0]) for child in children
+        ]
+    finally:
+        for child in children:
+            child.kill()
+            child.wait()
+    for out in outs:
+        if "error" in out:
+            return dict(out)
+    return {
+        "requests": sum(o["requests"] for o in outs),
+        "seconds": max(o["seconds"] for o in outs),
+        "cpu_s": sum(o["cpu_s"] for o in outs),
+        "sent": sum(o["sent"] for o in outs),
+        "processes": n,
+    }
+
+
 def main() -> int:
     a = orjson.loads(sys.argv[1])
-    fmt = request_format(a["method"], int(a.get("payload_bytes", 0)))
-    try:
-        out = uvloop.run(
-            drive(a["url"], a["connections"], a["rate"], a["tick"], a["warmup"], a["duration"], fmt)
-        )
-    except Exception as exc:  # picows raises its own types; one line for the harness
-        out = {"error": f"raw loop: {type(exc).__name__}: {exc}"}
+    if int(a.get("processes", 1)) > 1:
+        out = split(a)
+    else:
+        fmt = request_format(a["method"], int(a.get("payload_bytes", 0)))
+        try:
+            out = uvloop.run(
+                drive(a["url"], a["connections"], a["rate"], a["tick"], a["warmup"], a["duration"], fmt)
+            )
+        except Exception as exc:  # picows raises its own types; one line for the harness
+            out = {"error": f"raw loop: {type(exc).__name__}: {exc}"}
     sys.stdout.buffer.write(orjson.dumps(out) + b"\n")
     return 0
 

@@ -1,5 +1,5 @@
 """``mcpswarm selfbench server`` end to end, the checks that keep its figures honest, and the
-bare 1 ms waker behind ``selfbench client``'s (d) floor.
+raw loop split behind ``selfbench client``'s (d) reference.
 
 Speeds are never asserted: they depend on the machine.  What is asserted is
 that both figures and the ratio are printed, that a wrong reply is caught
@@ -198,29 +198,16 @@ def test_without_wrk_on_path_the_python_driver_runs_and_is_labelled(tmp_path: Pa
     assert re.search(r"^ratio ours/SDK: [\d.]+x", done.stdout, re.M), done.stdout
 
 
-def test_a_bare_waker_wakes_every_millisecond_and_reports_its_cpu() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest_mcpswarm.selfbench.waker", "1.5"],
-        capture_output=True,
-        timeout=30,
-        check=True,
-    )
-    got = json.loads(done.stdout)
-    assert 1.5 <= got["seconds"] < 1.6
-    assert 1300 <= got["requests"] <= 1501  # one wake a millisecond, a few lost to a busy machine
-    assert 0 < got["cpu_s"] < got["seconds"]
-
-
 @pytest.mark.slow
-def test_the_floor_wake_case_runs_the_waker_beside_a_real_worker(
-    reference_server: Callable[..., ServerProcess],
-) -> None:
+def test_the_raw_split_runs_two_loops_and_sums_them(reference_server: Callable[..., ServerProcess]) -> None:
     server = reference_server()
-    case = client.cases(server.port, 1.0, 2.0)["floor-wake"]
-    args = dict(case.args, plan=client._plan(server.ws_url, client.PING, 2, 500, 3.0))
-    got, _ = run_driver(case.module, [json.dumps(args)], [], budget=60)
-    waker = got["waker"]
-    assert waker["requests"] >= 0.8 * 1000 * waker["seconds"]
-    assert 0 < waker["cpu_s"] < waker["seconds"]
-    assert got["requests"] > 0 and got["accounting_ok"]
-    assert not [p for p in _children_of(os.getpid()) if "selfbench.waker" in p[1]]
+    case = client.cases(server.port, 1.0, 2.0)["split-raw-2"]
+    args = dict(case.args, connections=4, rate=500)
+    with _subreaper():
+        got, _ = run_driver(case.module, [json.dumps(args)], [], budget=60)
+        assert not [p for p in _children_of(os.getpid()) if "client_raw" in p[1]]
+    assert got["processes"] == 2
+    # 4 connections x 500/s over the 2 s window, whichever process each connection ran in.
+    assert got["requests"] == pytest.approx(4 * 500 * got["seconds"], rel=0.05)
+    assert got["sent"] >= got["requests"]
+    assert 0 < got["cpu_s"] < 2 * got["seconds"]

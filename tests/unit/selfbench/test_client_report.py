@@ -1,4 +1,4 @@
-"""``selfbench client``'s (d) floor: the bound a bare 1 ms waker sets, from the runs it was measured in."""
+"""``selfbench client``'s (d) reference lines, from the runs they were measured in."""
 
 from __future__ import annotations
 
@@ -6,31 +6,33 @@ from pytest_mcpswarm.selfbench import client as c
 from pytest_mcpswarm.selfbench import client_report
 
 
-def _wake_run(worker_cpu_s: float, waker_cpu_s: float) -> c.Run:
-    return c.Run("floor-wake", 320_000, 4.0, worker_cpu_s, {"waker": {"cpu_s": waker_cpu_s, "seconds": 3.5}})
+def _run(key: str, requests: int, cpu_s: float) -> c.Run:
+    return c.Run(key, requests, 4.0, cpu_s, {})
 
 
-def test_the_floor_is_one_plus_the_waker_share_of_the_worker_per_run() -> None:
+def test_the_raw_split_is_the_per_round_ratio_of_two_processes_to_one() -> None:
     out = c.Outcome(
-        runs={"floor-wake": [_wake_run(1.0, 0.0525), _wake_run(1.2, 0.042), _wake_run(0.8, 0.07)]}
+        runs={
+            "split-raw-1": [_run("split-raw-1", 320_000, 1.0), _run("split-raw-1", 320_000, 0.8)],
+            "split-raw-2": [_run("split-raw-2", 320_000, 1.1), _run("split-raw-2", 160_000, 0.5)],
+        }
     )
-    # Per run: worker 250/300/200 ms/s, waker 15/12/20 ms/s.
-    bound = client_report.wake_bound(out)
+    # Round 1: 1.1 / 1.0; round 2: (0.5 / 160K) / (0.8 / 320K) = 1.25.
+    bound = client_report.raw_split(out)
     assert bound is not None
-    median, low, high = bound
-    assert (round(median, 3), round(low, 3), round(high, 3)) == (1.06, 1.04, 1.1)
+    assert [round(x, 3) for x in bound] == [1.175, 1.1, 1.25]
     (line,) = client_report.floor(out)
-    assert "15.0 ms/s beside 1 worker" in line
-    assert "out of reach on this machine" in line  # the median bound is above the 1.05x goal
+    assert "1.175x (1.100x..1.250x)" in line
 
 
-def test_a_floor_under_the_goal_does_not_call_it_out_of_reach() -> None:
-    out = c.Outcome(runs={"floor-wake": [_wake_run(1.0, 0.0175)]})  # 5 ms/s beside 250 ms/s: 1.02x
-    (line,) = client_report.floor(out)
-    assert "1.020x" in line
-    assert "out of reach" not in line
+def test_the_floor_line_needs_all_three_cases() -> None:
+    runs = {k: [_run(k, 1000, 0.25)] for k in ("floor-engine", "floor-raw")}
+    assert client_report.floor(c.Outcome(runs=dict(runs))) == []
+    runs["workers-1"] = [_run("workers-1", 320_000, 1.0)]
+    (line,) = client_report.floor(c.Outcome(runs=runs))
+    assert "62 ms/s (engine)" in line and "1.25x (engine)" in line
 
 
-def test_no_floor_runs_no_floor_lines() -> None:
+def test_no_reference_runs_no_lines() -> None:
     assert client_report.floor(c.Outcome()) == []
-    assert client_report.wake_bound(c.Outcome()) is None
+    assert client_report.raw_split(c.Outcome()) is None
