@@ -78,7 +78,8 @@ async def drive(  # noqa: PLR0917 - one driver, called once, from main()
     clients: list[_Raw] = []
     transports: list[WSTransport] = []
     for _ in range(connections):
-        transport, client = await ws_connect(lambda: _Raw(tally), url)
+        # The engine's transport (uvloop's own, see transport.ws), not picows' aiofastnet default.
+        transport, client = await ws_connect(lambda: _Raw(tally), url, use_aiofastnet=False)
         assert isinstance(client, _Raw)
         transports.append(transport)
         clients.append(client)
