@@ -243,7 +243,7 @@ class LoadConnection:
             payloads = [fmt % rid for rid in ids]
             # ``zip(strict=True)`` costs 25 ns a request here; the lengths match by construction.
             self.sent += due
-            engine.lag_sent((now_ns, due))
+            engine.lag_sent(now_ns, due)
             engine.scheduled[0] += stop - start
             # One format and consecutive ids: all as long as the first unless the ids gain a digit.
             size = len(payloads[0])
@@ -273,7 +273,7 @@ class LoadConnection:
                 slot(intended)
                 sent.append(intended)
         if payloads:
-            engine.lag_sent((now_ns, sent))
+            engine.lag_sent(now_ns, sent)
             self._transmit(payloads, first, end)
 
     def _transmit(self, payloads: list[bytes], first: int, end: int, nbytes: int = -1) -> None:
@@ -339,7 +339,7 @@ class LoadConnection:
         spec = engine.mix[rid % engine.mix_len]
         engine.scheduled[spec] += 1
         self.sent.append(intended_ns)
-        engine.lag_sent((now_ns, (intended_ns,)))
+        engine.lag_sent(now_ns, (intended_ns,))
         self._transmit([self.formats[spec] % rid], rid, rid + 1)
 
     def _finished(self, now_ns: int) -> None:

@@ -39,7 +39,7 @@ def test_coalesced_sends_record_one_exact_lag_per_request() -> None:
     conn.times = [10 * _MS, 11 * _MS, 12 * _MS, 20 * _MS, 21 * _MS]
     conn.fire_due(12 * _MS + 500_000)  # three due, sent 2.5, 1.5 and 0.5 ms late
     conn.fire_due(21 * _MS)  # two due, 1 ms and 0 late
-    engine.lag_sent((8 * _MS, (1 * _MS,)))  # a one-request write (closed loop) folds with them
+    engine.lag_sent(8 * _MS, (1 * _MS,))  # a one-request write (closed loop) folds with them
     engine.fold()
     assert [len(batch) for batch in written] == [3, 2]
     assert engine.messages_sent == 5
@@ -55,8 +55,8 @@ def test_coalesced_sends_record_one_exact_lag_per_request() -> None:
 
 def test_taking_back_lag_samples_trims_the_last_writes_only() -> None:
     engine = _engine()
-    engine.lag_sent((10 * _MS, [1 * _MS, 2 * _MS, 3 * _MS]))
-    engine.lag_sent((20 * _MS, [19 * _MS]))
+    engine.lag_sent(10 * _MS, [1 * _MS, 2 * _MS, 3 * _MS])
+    engine.lag_sent(20 * _MS, [19 * _MS])
     engine.lag_unrecord(2)  # the whole last write and the newest request of the one before
     engine.fold()
     lag = engine.schedule_lag
