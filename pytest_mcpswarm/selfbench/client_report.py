@@ -84,27 +84,15 @@ def raw_split(out: c.Outcome) -> tuple[float, float, float] | None:
     return c.spread(out.ratios("split-raw-2", "split-raw-1", lambda two, one: two.cpu_us / one.cpu_us))
 
 
-def floor(out: c.Outcome) -> list[str]:
-    """What one more process costs, and the (d) that implies; empty without the runs."""
-    lines = []
+def reference(out: c.Outcome) -> str | None:
+    """(d)'s reference line, None without the ``split-raw-*`` runs."""
     split = raw_split(out)
-    if split is not None:
-        lines.append(
-            f"(d) reference: the raw picows loop split the same way (8 conns x 10K/s, 2 processes "
-            f"vs 1): {_fmt(split, '{:.3f}x')}"
-        )
-    engine, raw, one = (
-        [r.cpu_s / r.seconds for r in out.runs.get(key, [])]
-        for key in ("floor-engine", "floor-raw", "workers-1")
+    if split is None:
+        return None
+    return (
+        f"(d) reference: the raw picows loop split the same way (8 conns x 10K/s, 2 processes "
+        f"vs 1): {_fmt(split, '{:.3f}x')}"
     )
-    if engine and raw and one:
-        e, r, o = (statistics.median(v) * 1000 for v in (engine, raw, one))
-        lines.append(
-            f"(d) floor: one process at a 1 ms tick, 1 conn x 1K/s, costs {e:.0f} ms/s (engine), "
-            f"{r:.0f} ms/s (raw loop); 1 worker uses {o:.0f} ms/s, so a second process alone makes "
-            f"(d) about {1 + e / o:.2f}x (engine), {1 + r / o:.2f}x (raw loop)"
-        )
-    return lines
 
 
 def render(out: c.Outcome, settings: c.Settings, console: Console) -> None:
@@ -148,7 +136,8 @@ def render(out: c.Outcome, settings: c.Settings, console: Console) -> None:
             highlight=False,
             markup=False,
         )
-    for line in floor(out):
+    line = reference(out)
+    if line is not None:
         console.print(line, highlight=False, markup=False)
     for key, command in out.commands.items():
         console.print(f"  {key}: {command}", highlight=False, markup=False, style="dim")
@@ -170,7 +159,7 @@ def write_json(out: c.Outcome, settings: c.Settings, path: Path) -> None:
             for key, runs in out.runs.items()
         },
         "goals": [{k: v for k, v in row.items() if k != "format"} for row in goals(out)],
-        "workers_reference": {"raw_split": raw_split(out), "lines": floor(out)},
+        "workers_reference": {"raw_split": raw_split(out), "line": reference(out)},
         "commands": out.commands,
     }
     jsonfile.write_json(path, doc)
