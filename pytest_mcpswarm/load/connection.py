@@ -57,8 +57,9 @@ class _Success(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     """The common reply: JSON-RPC 2.0 success with an integer id and nothing else at the top.
 
     Decoded by msgspec, which validates ``result`` as JSON without building it
-    (170 ns against orjson's 370 ns for the selfbench reply).  Any other shape
-    fails validation and takes the general path, so the rules stay orjson's.
+    (250 ns against orjson's 670 ns for the 260-byte selfbench reply).  Any
+    other shape fails validation and takes the general path, so the rules stay
+    orjson's.
     """
 
     jsonrpc: Literal["2.0"]
@@ -241,7 +242,6 @@ class LoadConnection:
             ids = range(first, end)
             fmt = self.formats[0]
             payloads = [fmt % rid for rid in ids]
-            # ``zip(strict=True)`` costs 25 ns a request here; the lengths match by construction.
             self.sent += due
             engine.lag_sent(now_ns, due)
             engine.scheduled[0] += stop - start
