@@ -70,6 +70,13 @@ def register(subparsers: Any) -> None:
     client.add_argument("--duration", type=float, default=5.0, help="seconds measured per case (default 5)")
     client.add_argument("--rounds", type=int, default=3, help="repeat every pair this often (default 3)")
     client.add_argument(
+        "--only",
+        default="a,b,c,d",
+        metavar="GOALS",
+        help="measure only these goals' cases, comma-separated from a,b,c,d (default all); "
+        "for example --only a --rounds 8 for a steadier (a)",
+    )
+    client.add_argument(
         "--port", type=int, default=0, help="port for the reference server (default: a free one)"
     )
     client.add_argument("--json", type=Path, metavar="FILE", help="also write every run and the goals here")
@@ -82,7 +89,10 @@ def run_client(args: argparse.Namespace) -> int:
 
     if not 0 <= args.port <= 65535:
         raise UsageError("--port must be a TCP port (0-65535)")
-    settings = client.Settings(warmup=args.warmup, duration=args.duration, rounds=args.rounds, port=args.port)
+    only = tuple(part.strip() for part in args.only.split(",") if part.strip())
+    settings = client.Settings(
+        warmup=args.warmup, duration=args.duration, rounds=args.rounds, port=args.port, only=only
+    )
     return _bench(client, client_report, settings, args)
 
 

@@ -130,6 +130,8 @@ def render(out: c.Outcome, settings: c.Settings, console: Console) -> None:
     for key in out.runs:
         console.print(f"  {key}: {labels.get(key, key)}", highlight=False, markup=False)
     for row in goals(out):
+        if row["figure"] is None:
+            continue  # a goal this run did not measure (--only)
         verdict = "met" if row["met"] else "NOT met"
         console.print(
             f"{row['goal']}: {_fmt(row['figure'], row['format'])} (goal {row['target']}: {verdict})",
@@ -151,7 +153,12 @@ def write_json(out: c.Outcome, settings: c.Settings, path: Path) -> None:
     doc = {
         "kind": "mcpswarm.selfbench.client",
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "settings": {"warmup_s": settings.warmup, "duration_s": settings.duration, "rounds": settings.rounds},
+        "settings": {
+            "warmup_s": settings.warmup,
+            "duration_s": settings.duration,
+            "rounds": settings.rounds,
+            "only": list(settings.only),
+        },
         "machine": out.machine,
         "notes": out.notes,
         "runs": {

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from pytest_mcpswarm.errors import UsageError
 from pytest_mcpswarm.selfbench import client as c
 from pytest_mcpswarm.selfbench import client_report
 
@@ -30,3 +33,24 @@ def test_without_both_split_cases_there_is_no_reference() -> None:
     assert client_report.raw_split(only_one) is None
     assert client_report.reference(only_one) is None
     assert client_report.reference(c.Outcome()) is None
+
+
+def test_only_picks_the_goals_groups_and_refuses_unknown_ones() -> None:
+    assert c.Settings().only == ("a", "b", "c", "d")
+    assert c.Settings(only=("d",)).only == ("d",)
+    with pytest.raises(UsageError, match=r"goals from a, b, c, d, comma-separated \(got x\)"):
+        c.Settings(only=("a", "x"))
+    with pytest.raises(UsageError, match="got none"):
+        c.Settings(only=())
+
+
+def test_a_goal_not_measured_is_left_out_not_reported_as_failed() -> None:
+    runs = {"ws-engine": [_run("ws-engine", 400_000, 0.5)], "ws-raw": [_run("ws-raw", 400_000, 0.4)]}
+    out = c.Outcome(runs=runs)
+    rows = {row["goal"]: row for row in client_report.goals(out)}
+    assert rows["(a) WS engine CPU/request vs raw loop"]["figure"] == pytest.approx((1.25, 1.25, 1.25))
+    assert rows["(d) CPU/request, 2 workers vs 1"]["figure"] is None
+    runs["ws-engine"] = [_run("ws-engine", 400_000, 0.45)]  # 1.125x, 889K/s per core
+    assert client_report.goals_met(c.Outcome(runs=runs))  # (b)-(d) were not measured: not failed
+    runs["ws-engine"] = [_run("ws-engine", 400_000, 0.6)]  # 1.5x
+    assert not client_report.goals_met(c.Outcome(runs=runs))
