@@ -7,7 +7,7 @@ over the same steady-state window, so every figure is "per client core" and
 every ratio compares two cases measured minutes apart on the same machine.
 The rounds alternate the order of each pair, and the report gives the median
 and the spread (min..max) over the rounds.  Configurations are pinned below:
-only durations and the number of rounds are options.
+only durations, the number of rounds and which goals to measure are options.
 
 Goals (issue 3, section 11):
 
