@@ -89,7 +89,7 @@ def run_client(args: argparse.Namespace) -> int:
 
     if not 0 <= args.port <= 65535:
         raise UsageError("--port must be a TCP port (0-65535)")
-    only = tuple(part.strip() for part in args.only.split(",") if part.strip())
+    only = tuple(dict.fromkeys(part.strip() for part in args.only.split(",") if part.strip()))
     settings = client.Settings(
         warmup=args.warmup, duration=args.duration, rounds=args.rounds, port=args.port, only=only
     )
