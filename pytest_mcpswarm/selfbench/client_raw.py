@@ -129,17 +129,23 @@ def split(a: dict[str, Any]) -> dict[str, Any]:
         )
         for _ in range(n)
     ]
+    outs: list[dict[str, Any]] = []
     try:
-        outs = [
-            orjson.loads(child.communicate(timeout=a["warmup"] + a["duration"] + 60)[0]) for child in children
-        ]
+        for child in children:
+            said = child.communicate(timeout=a["warmup"] + a["duration"] + 60)[0].strip().splitlines()
+            if not said:
+                status = child.returncode
+                return {"error": f"raw loop: a child process exited with status {status}, no result"}
+            outs.append(orjson.loads(said[-1]))
+    except subprocess.TimeoutExpired:
+        return {"error": "raw loop: a child process did not finish in time"}
     finally:
         for child in children:
             child.kill()
             child.wait()
     for out in outs:
         if "error" in out:
-            return dict(out)
+            return out
     return {
         "requests": sum(o["requests"] for o in outs),
         "seconds": max(o["seconds"] for o in outs),

@@ -211,3 +211,20 @@ def test_the_raw_split_runs_two_loops_and_sums_them(reference_server: Callable[.
     assert got["requests"] == pytest.approx(4 * 500 * got["seconds"], rel=0.05)
     assert got["sent"] >= got["requests"]
     assert 0 < got["cpu_s"] < 2 * got["seconds"]
+
+
+def test_a_failing_raw_split_reports_one_error_line() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again below: nothing listens there
+    args = dict(client.cases(port, 1.0, 2.0)["split-raw-2"].args, connections=2)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest_mcpswarm.selfbench.client_raw", json.dumps(args)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    (line,) = done.stdout.splitlines()
+    assert json.loads(line)["error"].startswith("raw loop: ")
+    assert "Traceback" not in done.stderr
