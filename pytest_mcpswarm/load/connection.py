@@ -106,6 +106,10 @@ class LoadConnection:
         self._churned = False
         self._up = False  # counted as connected by the engine
         self._wake: asyncio.TimerHandle | None = None
+        # Read once per reply: kept here, one attribute away instead of two.
+        self._record = engine.latencies[0] if engine.single else None
+        self._timeout_ns = engine.timeout_ns
+        self._closed_loop = engine.closed_loop
 
     # -- life cycle ----------------------------------------------------------------
 
@@ -224,31 +228,54 @@ class LoadConnection:
 
     # -- open model: fire what is due ---------------------------------------------------
 
-    def fire_due(self, now_ns: int) -> None:
-        """Send every pending request whose intended time has come, in one write where possible."""
+    def fire_due(self, now_ns: int) -> int:
+        """Send every pending request whose intended time has come, in one write where possible.
+
+        Returns the next intended send time of this connection's schedule chunk, -1 when the
+        chunk is used up (the engine then pulls the next one).
+        """
         times = self.times
         start = self.pos
         stop = bisect_right(times, now_ns, start)
+        following = times[stop] if stop < len(times) else -1
         if stop == start:
-            return
+            return following
         self.pos = stop
         engine = self.engine
         first = self.next_id
         end = first + (stop - start)
         self.next_id = end
-        if self.ready and engine.single and times[start] >= now_ns - engine.max_lateness_ns:
-            # One method, nothing late (the oldest due one is in time): C-speed loops only.
-            due = times[start:stop]
-            ids = range(first, end)
+        send_many = self._send_many
+        if (
+            send_many is not None
+            and self.ready
+            and engine.single
+            and times[start] >= now_ns - engine.max_lateness_ns
+        ):
+            # One method, nothing late (the oldest due one is in time): C-speed loops only,
+            # ``lag_sent`` and ``_transmit`` inlined (this runs once per connection per tick).
             fmt = self.formats[0]
-            payloads = [fmt % rid for rid in ids]
+            payloads = [fmt % rid for rid in range(first, end)]
+            try:
+                send_many(payloads)
+            except TransportError:
+                self.sent += [0] * (end - first)
+                for _ in range(first, end):
+                    engine.not_sent(0, "disconnected")
+                engine.scheduled[0] += end - first
+                return following
+            due = times[start:stop]
             self.sent += due
-            engine.lag_sent(now_ns, due)
-            engine.scheduled[0] += stop - start
+            engine._lag_at.append(now_ns)
+            engine._lag_n.append(end - first)
+            engine._lag_intended += due
+            engine.scheduled[0] += end - first
+            engine.messages_sent += end - first
             # One format and consecutive ids: all as long as the first unless the ids gain a digit.
             size = len(payloads[0])
-            self._transmit(payloads, first, end, size * len(payloads) if len(payloads[-1]) == size else -1)
-            return
+            last = len(payloads[-1])
+            engine.bytes_sent += size * (end - first) if last == size else sum(map(len, payloads))
+            return following
         mix, n_mix, scheduled = engine.mix, engine.mix_len, engine.scheduled
         if not self.ready:
             self.sent += [0] * (end - first)
@@ -256,7 +283,7 @@ class LoadConnection:
                 spec = mix[rid % n_mix]
                 scheduled[spec] += 1
                 engine.not_sent(spec, "disconnected")
-            return
+            return following
         late_ns = now_ns - engine.max_lateness_ns
         formats = self.formats
         slot = self.sent.append
@@ -275,6 +302,7 @@ class LoadConnection:
         if payloads:
             engine.lag_sent(now_ns, sent)
             self._transmit(payloads, first, end)
+        return following
 
     def _transmit(self, payloads: list[bytes], first: int, end: int, nbytes: int = -1) -> None:
         """Write ``payloads``: the requests with ids in ``[first, end)`` that are in flight, in order.
@@ -414,14 +442,13 @@ class LoadConnection:
                 sent = self.sent
                 if 0 <= k < len(sent) and (intended := sent[k]):
                     sent[k] = 0
-                    engine = self.engine
-                    spec = 0 if engine.single else engine.mix[rid % engine.mix_len]
                     latency = now_ns - intended
-                    if latency > engine.timeout_ns:
-                        engine.timeout(spec)  # answered, but later than the timeout allows
+                    record = self._record
+                    if record is not None and latency <= self._timeout_ns:
+                        record(latency)
                     else:
-                        engine.latencies[spec](latency)
-                    if engine.closed_loop:
+                        self._ended(rid, latency, None)
+                    if self._closed_loop:
                         self._finished(now_ns)
                     return
         try:
@@ -462,15 +489,20 @@ class LoadConnection:
             if not self.first_id <= request_id < self.next_id:
                 engine.protocol_event("unmatched_id")
             return  # else a late reply to a request already counted as a timeout
-        spec = engine.mix[request_id % engine.mix_len]
-        if now_ns - intended > engine.timeout_ns:
-            engine.timeout(spec)
+        self._ended(request_id, now_ns - intended, error)
+        if self._closed_loop:
+            self._finished(now_ns)
+
+    def _ended(self, rid: int, latency_ns: int, error: dict[str, Any] | None) -> None:
+        """Record the outcome of request ``rid``, answered ``latency_ns`` after its intended time."""
+        engine = self.engine
+        spec = engine.mix[rid % engine.mix_len]
+        if latency_ns > engine.timeout_ns:
+            engine.timeout(spec)  # answered, but later than the timeout allows
         elif error is None:
-            engine.latencies[spec](now_ns - intended)
+            engine.latencies[spec](latency_ns)
         else:
             engine.error(spec, f"jsonrpc:{error['code']}")
-        if engine.closed_loop:
-            self._finished(now_ns)
 
     def _handshake_message(self, data: bytes) -> None:
         lifecycle, handshake = self.lifecycle, self._handshake

@@ -8,11 +8,13 @@ Executors (``plan.executor``):
 
 - ``open`` (default): each connection sends at the times the ``Ramp`` fixes,
   whatever the server does.  A request is *scheduled* the moment its intended
-  send time is reached inside the run.  The scheduler wakes at most once per
-  ``tick_s`` (1 ms, uvloop's timer resolution) and all requests one connection
-  owes then leave in one write (``send_many``).  A request may so wait up to
-  one tick: that wait is in ``schedule_lag`` and in the latency, which is
-  measured from the intended time.
+  send time is reached inside the run.  While requests are due, the scheduler
+  wakes on the grid ``t0 + k * tick_s`` (1 ms; a ``timerfd``, see
+  ``load.ticker``: every worker of a run on the same grid, whatever a tick
+  costs) and all requests one connection owes then leave in one write
+  (``send_many``); a sparser schedule wakes it at its next send time.  A
+  request may so wait up to one tick: that wait is in ``schedule_lag`` and in
+  the latency, which is measured from the intended time.
 - ``closed``: one request in flight per connection; the next one is issued
   ``think_time_s`` after the previous one ended (answer, error or timeout),
   and counted as scheduled when issued.  Latency runs from the issue time.
@@ -48,6 +50,7 @@ from pytest_mcpswarm.errors import MCPSwarmError, ProtocolError, TransportError
 from pytest_mcpswarm.load.connection import LoadConnection
 from pytest_mcpswarm.load.plan import RunPlan
 from pytest_mcpswarm.load.requests import RequestTemplate, build_template, weighted_cycle
+from pytest_mcpswarm.load.ticker import Ticker, grid_after
 from pytest_mcpswarm.protocol.lifecycle import ClientLifecycle
 from pytest_mcpswarm.stats.histogram import LatencyHistogram
 from pytest_mcpswarm.stats.snapshot import StatsSnapshot
@@ -59,6 +62,8 @@ CONNECT_LEAD_S = 1.0
 _CHUNK_S = 0.5
 #: Timeouts are looked for this often (a reply later than the timeout is a timeout regardless).
 _EXPIRE_EVERY_NS = 10_000_000
+#: The scheduler sleeps at most this long (connection stops and the window roll are not in its heap).
+_MAX_SLEEP_NS = 10_000_000
 #: Period of the event-loop lag probe.
 _PROBE_NS = 50_000_000
 
@@ -286,6 +291,18 @@ class Engine:
         if conn.pos < len(conn.times):
             heapq.heappush(heap, (conn.times[conn.pos], conn.index))
 
+    def wake_at(self, now_ns: int, next_send_ns: int | None, next_start_ns: int | None) -> int:
+        """When the scheduler next wakes: at the next send, but not before the next tick of the
+        grid ``start + k * tick`` (so a tick's sends leave together), or at the next connection
+        start or the end, and at most ``_MAX_SLEEP_NS`` from now (stops and window rolls)."""
+        wake_ns = self.end_ns if next_send_ns is None else next_send_ns
+        if next_start_ns is not None:
+            wake_ns = min(wake_ns, next_start_ns)
+        wake_ns = min(wake_ns, now_ns + _MAX_SLEEP_NS)
+        if next_send_ns is not None:
+            wake_ns = max(wake_ns, grid_after(now_ns, self.start_ns, self.tick_ns))
+        return wake_ns
+
     def _expire_all(self, now_ns: int) -> None:
         for conn in self.connections.values():
             conn.expire(now_ns)
@@ -314,9 +331,10 @@ class Engine:
             for conn in self.connections.values():
                 self._refill(conn, heap)
 
-        tick_s = self.tick_ns / 1e9
+        ticker = Ticker()
         stopping: list[asyncio.Future[None]] = []
         perf = time.perf_counter_ns
+        heapreplace, heappop = heapq.heapreplace, heapq.heappop
         connections = self.connections
         next_expiry = 0
         try:
@@ -324,25 +342,32 @@ class Engine:
                 now_ns = perf()
                 now_s = (now_ns - self.start_ns) / 1e9
                 while starts and starts[0][0] <= now_s:
-                    _, span_start_s, index = heapq.heappop(starts)
+                    _, span_start_s, index = heappop(starts)
                     connections[index].start(self.start_ns + int(span_start_s * 1e9))
                 while stops and stops[0][0] <= now_s:
-                    stopping.append(asyncio.ensure_future(connections[heapq.heappop(stops)[1]].stop()))
+                    stopping.append(asyncio.ensure_future(connections[heappop(stops)[1]].stop()))
                 self._roll_window(now_s)
                 while heap and heap[0][0] <= now_ns:
-                    conn = connections[heapq.heappop(heap)[1]]
-                    conn.fire_due(now_ns)
-                    self._refill(conn, heap)
+                    index = heap[0][1]
+                    conn = connections[index]
+                    following = conn.fire_due(now_ns)
+                    if following >= 0:
+                        heapreplace(heap, (following, index))
+                    else:
+                        heappop(heap)
+                        self._refill(conn, heap)
                 if now_ns >= next_expiry:
                     self._expire_all(now_ns)
                     next_expiry = now_ns + _EXPIRE_EVERY_NS
                 if now_s >= duration and not heap:
                     break
-                next_due = (heap[0][0] - self.start_ns) / 1e9 if heap else duration
-                if starts:
-                    next_due = min(next_due, starts[0][0])
-                wait = min(next_due - self._now_s(), 0.01)
-                await asyncio.sleep(max(wait, tick_s if heap else 0.0))
+                await ticker.until(
+                    self.wake_at(
+                        perf(),
+                        heap[0][0] if heap else None,
+                        self.start_ns + int(starts[0][0] * 1e9) if starts else None,
+                    )
+                )
             await self._drain()
             await asyncio.gather(*stopping)
         finally:
@@ -352,6 +377,7 @@ class Engine:
             self.fold()
             self.cpu_s = process_cpu_seconds() - cpu0
             self.wall_s = time.perf_counter() - wall0
+            ticker.close()
             probe.cancel()
             await asyncio.gather(probe, return_exceptions=True)
         return self.snapshot

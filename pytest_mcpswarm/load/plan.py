@@ -52,8 +52,9 @@ class RunPlan:
     metrics_host: str = "127.0.0.1"
     #: Which worker this plan is for (set by ``split``): picks its metrics port.
     worker_index: int = 0
-    #: Open model: the scheduler wakes at most once per tick and writes each connection's due
-    #: requests at once.  1 ms is uvloop's timer resolution anyway; 0 spins (precise, costly).
+    #: Open model: while requests are due the scheduler wakes on the grid ``t0 + k * tick_s`` and
+    #: writes each connection's due requests at once; 0 wakes it at every send time instead
+    #: (no tick lag, one wake-up per request: costly at high rates).
     tick_s: float = 0.001
 
     def __post_init__(self) -> None:

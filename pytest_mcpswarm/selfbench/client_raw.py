@@ -26,6 +26,7 @@ import uvloop
 from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 
 from pytest_mcpswarm.load.requests import build_template
+from pytest_mcpswarm.load.ticker import Ticker, grid_after
 from pytest_mcpswarm.selfbench.procs import die_with_parent
 from pytest_mcpswarm.selfbench.request import ToolCall
 from pytest_mcpswarm.transport.ws import masked_text_frames
@@ -72,7 +73,14 @@ def _cpu() -> float:
 
 
 async def drive(  # noqa: PLR0917 - one driver, called once, from main()
-    url: str, connections: int, rate: float, tick: float, warmup: float, duration: float, fmt: bytes
+    url: str,
+    connections: int,
+    rate: float,
+    tick: float,
+    warmup: float,
+    duration: float,
+    fmt: bytes,
+    origin_ns: int = 0,
 ) -> dict[str, Any]:
     tally = _Tally()
     clients: list[_Raw] = []
@@ -86,6 +94,9 @@ async def drive(  # noqa: PLR0917 - one driver, called once, from main()
     sent = [0] * connections
     next_id = [1_000] * connections
     start = time.perf_counter()
+    # The engine's tick: wake-ups on the grid origin + k * tick, whatever a tick costs.
+    ticker, tick_ns = Ticker(), int(tick * 1e9)
+    origin_ns = origin_ns or time.perf_counter_ns()
     mark: tuple[float, float, int] | None = None
     end = start + warmup + duration
     while True:
@@ -102,7 +113,8 @@ async def drive(  # noqa: PLR0917 - one driver, called once, from main()
                 client.write(masked_text_frames([fmt % n for n in range(first, first + owed)]))
                 next_id[i] = first + owed
                 sent[i] = due
-        await asyncio.sleep(tick)
+        await ticker.until(grid_after(time.perf_counter_ns(), origin_ns, tick_ns))
+    ticker.close()
     assert mark is not None
     t1, c1, n1 = time.perf_counter(), _cpu(), tally.ok
     await asyncio.sleep(0.2)  # let the last replies land before the sockets go
@@ -120,10 +132,12 @@ def split(a: dict[str, Any]) -> dict[str, Any]:
     process only waits on their pipes, so it adds no wake-ups of its own.
     """
     n = int(a["processes"])
-    part = orjson.dumps(dict(a, processes=1, connections=a["connections"] // n)).decode()
+    # One tick grid for all, as the engine's workers share theirs (t=0 of the run).
+    part = dict(a, processes=1, connections=a["connections"] // n, origin_ns=time.perf_counter_ns())
+    argv = [sys.executable, "-m", "pytest_mcpswarm.selfbench.client_raw", orjson.dumps(part).decode()]
     children = [
         subprocess.Popen(
-            [sys.executable, "-m", "pytest_mcpswarm.selfbench.client_raw", part],
+            argv,
             stdout=subprocess.PIPE,
             preexec_fn=die_with_parent,  # noqa: PLW1509 - no threads here
         )
@@ -163,7 +177,16 @@ def main() -> int:
         fmt = request_format(a["method"], int(a.get("payload_bytes", 0)))
         try:
             out = uvloop.run(
-                drive(a["url"], a["connections"], a["rate"], a["tick"], a["warmup"], a["duration"], fmt)
+                drive(
+                    a["url"],
+                    a["connections"],
+                    a["rate"],
+                    a["tick"],
+                    a["warmup"],
+                    a["duration"],
+                    fmt,
+                    int(a.get("origin_ns", 0)),
+                )
             )
         except Exception as exc:  # picows raises its own types; one line for the harness
             out = {"error": f"raw loop: {type(exc).__name__}: {exc}"}

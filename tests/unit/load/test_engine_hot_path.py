@@ -81,3 +81,14 @@ def test_a_failed_batch_write_is_not_sent_and_leaves_no_lag() -> None:
     assert conn.in_flight() == {}
     assert engine.schedule_lag.total_count == 0
     assert engine.messages_sent == 0
+
+
+def test_fire_due_returns_the_next_send_time_or_minus_one_when_the_chunk_is_used_up() -> None:
+    engine = _engine()
+    conn = _ready(engine, [].append)
+    conn.times = [10 * _MS, 11 * _MS, 12 * _MS]
+    assert conn.fire_due(9 * _MS) == 10 * _MS  # nothing due yet
+    assert conn.fire_due(11 * _MS) == 12 * _MS
+    assert conn.fire_due(12 * _MS) == -1
+    assert conn.fire_due(13 * _MS) == -1  # still used up: the engine pulls the next chunk
+    assert engine.messages_sent == 3
