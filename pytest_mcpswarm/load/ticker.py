@@ -4,9 +4,10 @@ asyncio's timers cannot hold a tick: uvloop (libuv) rounds every timer to
 whole milliseconds of a cached clock, so "sleep 1 ms after the work" came out
 as a 1.4–1.7 ms period that also grew with the work done in a tick.  The
 period then depended on how the connections were split over workers (one
-worker with 8 connections ticked 607 times a second, two with 4 each 708
-times), so splitting changed how many writes a request shared and what it
-cost, and every request waited longer than the 1 ms tick the plan states.
+worker with 8 connections wrote 607 times a connection a second, two with 4
+each 708 times), so splitting changed how many requests a write carried and
+what each cost, and every request waited longer than the 1 ms tick the plan
+states.
 
 A ``timerfd`` armed with absolute deadlines on the grid ``start + k * tick``
 fixes both: the period is the tick, whatever a tick costs, and every worker
