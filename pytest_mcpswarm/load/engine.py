@@ -313,6 +313,7 @@ class Engine:
         ramp = self.ramp
         cpu0 = process_cpu_seconds()
         wall0 = time.perf_counter()
+        ticker = Ticker()
         probe = asyncio.ensure_future(self._probe_loop())
         # t=0 is the shared start time; translate it onto this process's monotonic clock.
         self.start_ns = time.perf_counter_ns() + int((plan.start_at - time.time()) * 1e9)
@@ -331,7 +332,6 @@ class Engine:
             for conn in self.connections.values():
                 self._refill(conn, heap)
 
-        ticker = Ticker()
         stopping: list[asyncio.Future[None]] = []
         perf = time.perf_counter_ns
         heapreplace, heappop = heapq.heapreplace, heapq.heappop
@@ -371,13 +371,13 @@ class Engine:
             await self._drain()
             await asyncio.gather(*stopping)
         finally:
+            ticker.close()
             await asyncio.gather(*(c.stop() for c in connections.values()), return_exceptions=True)
             self._roll_window(self._now_s())
             self.snapshot.mark_elapsed(duration)
             self.fold()
             self.cpu_s = process_cpu_seconds() - cpu0
             self.wall_s = time.perf_counter() - wall0
-            ticker.close()
             probe.cancel()
             await asyncio.gather(probe, return_exceptions=True)
         return self.snapshot

@@ -6,7 +6,9 @@ engine fired is the one the load shape defines.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import urllib.request
 from collections.abc import Callable
 from typing import Any
@@ -60,6 +62,22 @@ async def test_healthy_run_answers_every_request(
     assert counts["ok"] == counts["scheduled"] == 800
     assert result.connections["opened"] == 4
     assert result.snapshot.latency.total_count == 800
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts open fds in /proc")
+async def test_a_finished_or_cancelled_run_leaves_no_file_descriptor_open(
+    reference_server: Callable[..., ServerProcess],
+) -> None:
+    server = reference_server()
+    before = sorted(os.listdir("/proc/self/fd"))
+    check_accounting(await run_inprocess(plan(server.ws_url, conns=2, seconds=0.5)))
+    run = asyncio.ensure_future(run_inprocess(plan(server.ws_url, conns=2, seconds=30.0)))
+    await asyncio.sleep(1.5)  # connected and ticking
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    await asyncio.sleep(0.2)  # closed transports give their sockets back on the next loop turns
+    assert sorted(os.listdir("/proc/self/fd")) == before
 
 
 async def test_two_worker_processes_merge_exactly(reference_server: Callable[..., ServerProcess]) -> None:
