@@ -159,7 +159,7 @@ def test_a_replica_at_its_cpu_limit_is_attributed_to_server_cpu(
     with sampler:
         result = asyncio.run(run_workers(plan, 1))
     att = attribution_of(result, sampler)
-    assert att["verdict"] == "server_cpu", att["line"]
+    assert att["verdict"] == "server_cpu", (att["line"], sampler.samples)
     assert att["line"].startswith("bottleneck: server CPU (a server replica at ")
     rows = [r for r in sampler.samples if 0 <= r["t"] <= plan.duration_s]
     # Evidence: at its limit, far below a core ...
