@@ -259,10 +259,7 @@ class LoadConnection:
             try:
                 send_many(payloads)
             except TransportError:
-                self.sent += [0] * (end - first)
-                for _ in range(first, end):
-                    engine.not_sent(0, "disconnected")
-                engine.scheduled[0] += end - first
+                self._none_sent(first, end)
                 return following
             due = times[start:stop]
             self.sent += due
@@ -276,14 +273,10 @@ class LoadConnection:
             last = len(payloads[-1])
             engine.bytes_sent += size * (end - first) if last == size else sum(map(len, payloads))
             return following
-        mix, n_mix, scheduled = engine.mix, engine.mix_len, engine.scheduled
         if not self.ready:
-            self.sent += [0] * (end - first)
-            for rid in range(first, end):
-                spec = mix[rid % n_mix]
-                scheduled[spec] += 1
-                engine.not_sent(spec, "disconnected")
+            self._none_sent(first, end)
             return following
+        mix, n_mix, scheduled = engine.mix, engine.mix_len, engine.scheduled
         late_ns = now_ns - engine.max_lateness_ns
         formats = self.formats
         slot = self.sent.append
@@ -303,6 +296,16 @@ class LoadConnection:
             engine.lag_sent(now_ns, sent)
             self._transmit(payloads, first, end)
         return following
+
+    def _none_sent(self, first: int, end: int) -> None:
+        """Requests ``[first, end)`` are scheduled but could not leave: the connection is down."""
+        engine = self.engine
+        mix, n_mix, scheduled = engine.mix, engine.mix_len, engine.scheduled
+        self.sent += [0] * (end - first)
+        for rid in range(first, end):
+            spec = mix[rid % n_mix]
+            scheduled[spec] += 1
+            engine.not_sent(spec, "disconnected")
 
     def _transmit(self, payloads: list[bytes], first: int, end: int, nbytes: int = -1) -> None:
         """Write ``payloads``: the requests with ids in ``[first, end)`` that are in flight, in order.
