@@ -51,6 +51,9 @@ if TYPE_CHECKING:
 _FIRST_ID = 1_000
 _loads = orjson.loads
 _DecodeError = orjson.JSONDecodeError
+_perf = time.perf_counter_ns
+#: ``fire_due`` first looks for the due sends among the next this many.
+_NEAR = 32
 
 
 class _Success(msgspec.Struct, forbid_unknown_fields=True, gc=False):
@@ -99,6 +102,8 @@ class LoadConnection:
         self.calls = 0  # requests finished in this session (churn)
         self.span_start_ns = 0  # closed loop: the first request of a span is issued from here
         self._send_many: Callable[[Sequence[bytes]], None] | None = None
+        #: ``fire_due``'s fast path: ``_send_many`` while ready with one method spec, else None.
+        self._fast_send: Callable[[Sequence[bytes]], None] | None = None
         self._cancel: Callable[[int], bool | None] | None = None
         self._handshake: asyncio.Future[None] | None = None
         self._closed: asyncio.Future[None] | None = None
@@ -110,6 +115,7 @@ class LoadConnection:
         self._record = engine.latencies[0] if engine.single else None
         self._timeout_ns = engine.timeout_ns
         self._closed_loop = engine.closed_loop
+        self._late_ns = engine.max_lateness_ns
 
     # -- life cycle ----------------------------------------------------------------
 
@@ -198,6 +204,7 @@ class LoadConnection:
         self._cancel = getattr(transport, "cancel", None)
         self.calls = 0
         self.ready = True
+        self._fast_send = self._send_many if engine.single else None
         self._up = True
         engine.connected(self)
         if engine.closed_loop:
@@ -210,6 +217,7 @@ class LoadConnection:
 
     async def _close_transport(self) -> None:
         self.ready = False
+        self._fast_send = None
         self._fail_inflight("transport:closed")
         transport, self.transport = self.transport, None
         if self._up:
@@ -236,43 +244,44 @@ class LoadConnection:
         """
         times = self.times
         start = self.pos
-        stop = bisect_right(times, now_ns, start)
+        # A tick owes a few sends: search near ``start`` first.  A search over the whole chunk
+        # reads far-apart slots (cache misses), 0.1 us a request in situ (perf, 2-core VM).
+        near = start + _NEAR
+        if near < len(times) and times[near] > now_ns:
+            stop = bisect_right(times, now_ns, start, near)
+        else:
+            stop = bisect_right(times, now_ns, start)
         following = times[stop] if stop < len(times) else -1
         if stop == start:
             return following
         self.pos = stop
-        engine = self.engine
         first = self.next_id
-        end = first + (stop - start)
-        self.next_id = end
-        send_many = self._send_many
-        if (
-            send_many is not None
-            and self.ready
-            and engine.single
-            and times[start] >= now_ns - engine.max_lateness_ns
-        ):
+        n = stop - start
+        end = self.next_id = first + n
+        fast = self._fast_send
+        if fast is not None and times[start] >= now_ns - self._late_ns:
             # One method, nothing late (the oldest due one is in time): C-speed loops only,
             # ``lag_sent`` and ``_transmit`` inlined (this runs once per connection per tick).
             fmt = self.formats[0]
             payloads = [fmt % rid for rid in range(first, end)]
             try:
-                send_many(payloads)
+                fast(payloads)
             except TransportError:
                 self._none_sent(first, end)
                 return following
             due = times[start:stop]
             self.sent += due
+            engine = self.engine
             engine._lag_at.append(now_ns)
-            engine._lag_n.append(end - first)
+            engine._lag_n.append(n)
             engine._lag_intended += due
-            engine.scheduled[0] += end - first
-            engine.messages_sent += end - first
+            engine.scheduled[0] += n
+            engine.messages_sent += n
             # One format and consecutive ids: all as long as the first unless the ids gain a digit.
             size = len(payloads[0])
-            last = len(payloads[-1])
-            engine.bytes_sent += size * (end - first) if last == size else sum(map(len, payloads))
+            engine.bytes_sent += size * n if len(payloads[-1]) == size else sum(map(len, payloads))
             return following
+        engine = self.engine
         if not self.ready:
             self._none_sent(first, end)
             return following
@@ -429,10 +438,7 @@ class LoadConnection:
     # -- MessageSink --------------------------------------------------------------------
 
     def on_message(self, data: bytes) -> None:
-        if not self.ready:
-            self._handshake_message(data)
-            return
-        now_ns = time.perf_counter_ns()
+        now_ns = _perf()
         # msgspec skips the UTF-8 check inside ``result``: non-ASCII replies take orjson's path.
         if data.isascii():
             try:
@@ -440,10 +446,15 @@ class LoadConnection:
             except _NotSuccess:
                 pass
             else:
-                # ``_take`` inlined: a call per reply is measurable here.
+                # ``_take`` inlined: a call per reply is measurable here.  Not ready (the handshake,
+                # or a lost connection): nothing is in flight, so this falls through to the checks below.
                 k = rid - self.base
                 sent = self.sent
-                if 0 <= k < len(sent) and (intended := sent[k]):
+                try:
+                    intended = sent[k] if k >= 0 else 0
+                except IndexError:  # cheaper than len() on every reply
+                    intended = 0
+                if intended:
                     sent[k] = 0
                     latency = now_ns - intended
                     record = self._record
@@ -454,6 +465,9 @@ class LoadConnection:
                     if self._closed_loop:
                         self._finished(now_ns)
                     return
+        if not self.ready:
+            self._handshake_message(data)
+            return
         try:
             message: Any = _loads(data)
         except _DecodeError:
@@ -545,6 +559,7 @@ class LoadConnection:
 
     def _lost(self, error: TransportError) -> None:
         self.ready = False
+        self._fast_send = None
         self._fail_inflight("transport:closed")
         if self._handshake is not None and not self._handshake.done():
             self._handshake.set_exception(error)

@@ -233,8 +233,7 @@ class Engine:
                 latency_us = self._non_negative(view // 1000)
                 del view  # release the buffer, or the array cannot shrink
                 del raw[:]
-                stats.latency.record_many(latency_us)
-                window.latency.record_many(latency_us)
+                LatencyHistogram.record_many_in((stats.latency, window.latency), latency_us)
                 stats.outcomes.ok += len(latency_us)
                 window.ok += len(latency_us)
                 if observer is not None:
@@ -243,8 +242,8 @@ class Engine:
             # Every scheduled request either left or is counted as not sent.
             stats.outcomes.sent = stats.outcomes.scheduled - stats.outcomes.not_sent
         if self._lag_at:
-            sent = np.repeat(np.array(self._lag_at, np.int64), np.array(self._lag_n, np.int64))
-            lag_ns = sent - np.array(self._lag_intended, np.int64)
+            sent = np.repeat(np.fromiter(self._lag_at, np.int64), np.fromiter(self._lag_n, np.int64))
+            lag_ns = sent - np.fromiter(self._lag_intended, np.int64, len(self._lag_intended))
             self._lag_at.clear()
             self._lag_n.clear()
             self._lag_intended.clear()

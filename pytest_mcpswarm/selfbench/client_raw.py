@@ -41,6 +41,10 @@ def request_format(method: str, payload_bytes: int) -> bytes:
     return template.prefix.replace(b"%", b"%%") + b"%d}"
 
 
+#: Bound once: ``WSMsgType.TEXT`` looked up on the enum class costs ~90 ns a frame here.
+_TEXT = WSMsgType.TEXT
+
+
 class _Tally:
     def __init__(self) -> None:
         self.ok = 0
@@ -57,7 +61,7 @@ class _Raw(WSListener):
         self.write = transport.underlying_transport.write
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
-        if frame.msg_type is WSMsgType.TEXT:
+        if frame.msg_type is _TEXT:
             if b'"result"' in frame.get_payload_as_bytes():
                 self.tally.ok += 1
             else:

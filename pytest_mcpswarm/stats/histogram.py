@@ -81,7 +81,24 @@ class _Layout:
         return exponent.astype(np.int64) - self.unit_magnitude - (self.half_count_magnitude + 1)
 
     def counts_indices(self, values: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-        """hdrh ``_counts_index_for`` for a whole array of values at once."""
+        """hdrh ``_counts_index_for`` for a whole array of values at once.
+
+        A value below ``sub_bucket_count`` (2048 us) is its own index, and most
+        latencies and schedule lags are: when at most a quarter are above, only
+        those take the float path (5 against 13 ns a value with a tenth of them
+        above, 0.7 with none; 2-core test VM).
+        """
+        big = values >= self.sub_bucket_count
+        n_big = int(np.count_nonzero(big))
+        if n_big == 0:
+            return values
+        if n_big * 4 > len(values):
+            return self._counts_indices_of(values)
+        indices = values.copy()
+        indices[big] = self._counts_indices_of(values[big])
+        return indices
+
+    def _counts_indices_of(self, values: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
         bucket = self.bucket_indices(values)
         sub = values >> (bucket + self.unit_magnitude)
         return ((bucket + 1) << self.half_count_magnitude) + sub - self.half_count
@@ -97,6 +114,34 @@ def _counts_view(hdr: HdrHistogram) -> Counts:
     # lets us add into it in place, and encode() then sees our counts.
     view: Counts = np.ctypeslib.as_array(hdr.counts)
     return view
+
+
+@dataclass(frozen=True, slots=True)
+class _Binned:
+    """A batch of values as counts per slot, with its exact total, min and max."""
+
+    counts: Counts
+    total: int
+    low: int
+    high: int
+
+    @classmethod
+    def of(cls, values: npt.NDArray[Any]) -> _Binned | None:
+        """Bin ``values`` (integer microseconds); None for an empty batch."""
+        if values.size == 0:
+            return None
+        values = values.astype(np.int64, copy=False).ravel()
+        low = int(values.min())
+        if low < 0:
+            raise ValueError(f"latency must be >= 0 us, got {low}: measure from a monotonic clock")
+        high = int(values.max())
+        if high > HIGHEST_US:
+            values = np.minimum(values, HIGHEST_US)
+            high = HIGHEST_US
+        lay = layout()
+        # bincount is one C pass; np.add.at is slower for large batches.
+        counts = np.bincount(lay.counts_indices(values), minlength=lay.counts_len).astype(np.uint64)
+        return cls(counts, int(values.size), low, high)
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +236,16 @@ class LatencyHistogram:
             raise TypeError(f"latencies must be integer microseconds, got dtype {arr.dtype}")
         self._fold(arr)
 
+    @staticmethod
+    def record_many_in(histograms: Sequence[LatencyHistogram], values: npt.NDArray[np.int64]) -> None:
+        """``record_many(values)`` on each of ``histograms``, the values binned only once."""
+        binned = _Binned.of(values)
+        if binned is None:
+            return
+        for histogram in histograms:
+            histogram.flush()
+            histogram._add_binned(binned)
+
     def flush(self) -> None:
         """Fold the pending buffer into the histogram.  Readers call this themselves."""
         pending = self._pending
@@ -206,24 +261,17 @@ class LatencyHistogram:
         self._fold(values)
 
     def _fold(self, values: npt.NDArray[Any]) -> None:
-        if values.size == 0:
-            return
-        values = values.astype(np.int64, copy=False).ravel()
-        low = int(values.min())
-        if low < 0:
-            raise ValueError(f"latency must be >= 0 us, got {low}: measure from a monotonic clock")
-        high = int(values.max())
-        if high > HIGHEST_US:
-            values = np.minimum(values, HIGHEST_US)
-            high = HIGHEST_US
-        lay = layout()
+        binned = _Binned.of(values)
+        if binned is not None:
+            self._add_binned(binned)
+
+    def _add_binned(self, binned: _Binned) -> None:
         hdr = self._open()
         counts = _counts_view(hdr)
-        # bincount is one C pass; np.add.at is slower for large batches.
-        counts += np.bincount(lay.counts_indices(values), minlength=lay.counts_len).astype(np.uint64)
-        hdr.total_count += int(values.size)
-        hdr.min_value = min(hdr.min_value, low)
-        hdr.max_value = max(hdr.max_value, high)
+        counts += binned.counts
+        hdr.total_count += binned.total
+        hdr.min_value = min(hdr.min_value, binned.low)
+        hdr.max_value = max(hdr.max_value, binned.high)
 
     # -- sealing ---------------------------------------------------------------
 

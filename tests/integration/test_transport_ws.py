@@ -120,6 +120,29 @@ async def test_newline_framing_sends_lines_and_reassembles_split_frames() -> Non
     server.close()
 
 
+async def test_fragmented_message_is_reassembled_between_whole_ones() -> None:
+    # Whole text frames take the listener's shortcut; a fragmented message must turn it off
+    # until its last frame, then whole frames take it again.
+    async def fragmenting(ws: ServerConnection) -> None:
+        await ws.recv()
+        await ws.send('{"id":1}')
+        await ws.send(['{"id":', "2,", '"x":"y"}'])  # one message in three frames
+        await ws.send('{"id":3}')
+        await ws.send(["{}", ""])  # a message whose last fragment is empty
+        await ws.send('{"id":4}')
+
+    server, url = await _start(fragmenting)
+    sink = Sink()
+    transport = WebSocketTransport(url)
+    await transport.connect(sink)
+    transport.send(b'{"id":0}', PING)
+    await sink.until(lambda: len(sink.messages) == 5)
+    assert sink.messages == [b'{"id":1}', b'{"id":2,"x":"y"}', b'{"id":3}', b"{}", b'{"id":4}']
+    assert transport.is_open
+    await transport.close()
+    server.close()
+
+
 async def test_binary_frame_is_a_protocol_error() -> None:
     async def binary(ws: ServerConnection) -> None:
         await ws.send(b'{"id":1}')

@@ -28,7 +28,7 @@ def _ready(engine: Engine, send_many: object) -> LoadConnection:
     conn = LoadConnection(engine, 0)
     conn.ready = True
     conn.formats = [b'{"jsonrpc":"2.0","method":"ping","id":%d}']
-    conn._send_many = send_many  # type: ignore[assignment]
+    conn._send_many = conn._fast_send = send_many  # type: ignore[assignment]
     return conn
 
 
@@ -92,3 +92,30 @@ def test_fire_due_returns_the_next_send_time_or_minus_one_when_the_chunk_is_used
     assert conn.fire_due(12 * _MS) == -1
     assert conn.fire_due(13 * _MS) == -1  # still used up: the engine pulls the next chunk
     assert engine.messages_sent == 3
+
+
+def test_a_backlog_longer_than_the_near_search_leaves_in_one_write() -> None:
+    engine = _engine()
+    written: list[Sequence[bytes]] = []
+    conn = _ready(engine, written.append)
+    conn.times = [k * _MS for k in range(1, 101)]
+    assert conn.fire_due(70 * _MS) == 71 * _MS  # 70 due: more than the near search covers
+    assert conn.fire_due(75 * _MS) == 76 * _MS  # 5 due: inside it
+    assert [len(batch) for batch in written] == [70, 5]
+    assert sorted(conn.in_flight().values()) == conn.times[:75]
+
+
+def test_after_the_connection_is_lost_nothing_takes_the_fast_path() -> None:
+    engine = _engine()
+    written: list[Sequence[bytes]] = []
+    conn = _ready(engine, written.append)
+    conn.times = [1 * _MS, 2 * _MS, 3 * _MS]
+    conn.fire_due(1 * _MS)
+    conn.on_closed(None)  # the transport object (and its send_many) is still there
+    conn.fire_due(3 * _MS)
+    engine.fold()
+    outcomes = engine.snapshot.outcomes
+    assert [len(batch) for batch in written] == [1]
+    assert (outcomes.scheduled, outcomes.errors, outcomes.not_sent) == (3, 1, 2)
+    assert outcomes.not_sent_by_reason == {"disconnected": 2}
+    assert outcomes.accounting_ok()

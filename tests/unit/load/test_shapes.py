@@ -90,6 +90,32 @@ def test_sends_sit_on_the_integral_grid_inside_running_spans(ramp: Ramp) -> None
             assert abs(ramp.send_count(c, s.start_s, s.stop_s) - expected) <= 1
 
 
+@settings(max_examples=80, deadline=None)
+@given(ramps, st.floats(0, 1, exclude_max=True), st.floats(0, 1), st.integers(1, 300))
+def test_the_steady_rate_shortcut_agrees_with_the_quadratic_bit_for_bit(
+    ramp: Ramp, at: float, width: float, n: int
+) -> None:
+    end = ramp.sends_before(ramp.duration_s)
+    if end == 0:
+        return
+    lo = at * end
+    y = np.sort(lo + (end - lo) * width * np.linspace(0, 1, n, endpoint=False))
+    steady = ramp._steady_time_of(y)
+    j = int(np.searchsorted(np.asarray(ramp._lam), y[0], side="right")) - 1
+    # It answers exactly when y lies inside one segment whose rate does not change.
+    one_steady_segment = ramp._r[j] > 0 and ramp._r[j] == ramp._r[j + 1] and y[-1] < ramp._lam[j + 1]
+    assert (steady is not None) == one_steady_segment
+    if steady is not None:
+        assert np.array_equal(steady, ramp._quadratic_time_of(y))
+
+
+def test_send_times_of_a_constant_rate_take_the_steady_shortcut() -> None:
+    ramp = Ramp.constant(3, 8000.0, 6.0)
+    y = np.arange(0, 4000, dtype=np.float64) + Ramp.phase(2)
+    steady = ramp._steady_time_of(y)
+    assert steady is not None and np.array_equal(steady, ramp._quadratic_time_of(y))
+
+
 def test_linear_rate_ramp_integrates_exactly() -> None:
     # Rate 0 -> 100 msg/s over 10 s: Λ(t) = 5 t², so send k is at sqrt(k / 5).
     ramp = Ramp((Stage(10.0, 1, 100.0),), start_connections=1, start_rate=0.0)

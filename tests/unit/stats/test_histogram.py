@@ -80,6 +80,15 @@ def test_batched_record_equals_record_value_at_bucket_edges() -> None:
     assert_same_as_reference(recorded(values), reference(values))
 
 
+def test_batches_below_the_first_bucket_edge_equal_record_value() -> None:
+    # Values under 2048 us are their own slot: a batch of only those skips the float path.
+    values = [*range(2048), 7, 7, 2047]
+    assert_same_as_reference(recorded(values), reference(values))
+    lay = layout()
+    small = np.arange(lay.sub_bucket_count, dtype=np.int64)
+    assert np.array_equal(lay.counts_indices(small), lay._counts_indices_of(small))
+
+
 @settings(max_examples=60, deadline=None)
 @given(latencies)
 def test_percentiles_and_mean_equal_hdrh(values: list[int]) -> None:
