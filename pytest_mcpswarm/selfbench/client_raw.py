@@ -43,6 +43,9 @@ def request_format(method: str, payload_bytes: int) -> bytes:
 
 #: Bound once: ``WSMsgType.TEXT`` looked up on the enum class costs 97 ns a frame here, this 10.
 _TEXT = WSMsgType.TEXT
+#: Counted with ``find``: ``bytes in bytes`` first tries the operand as an int and raises and
+#: clears a TypeError inside CPython (3.11), 226 ns against 110 for this 293-byte reply.
+_RESULT = b'"result"'
 
 
 class _Tally:
@@ -62,7 +65,7 @@ class _Raw(WSListener):
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         if frame.msg_type is _TEXT:
-            if b'"result"' in frame.get_payload_as_bytes():
+            if frame.get_payload_as_bytes().find(_RESULT) >= 0:
                 self.tally.ok += 1
             else:
                 self.tally.bad += 1
