@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import importlib
+from types import TracebackType
 from typing import Any
 
 import pytest
@@ -88,6 +89,37 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state.finish(update_json)
     if state.regressions and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+    """Unlink traceback entries without a line before pytest's terminal reporter renders them.
+
+    CPython 3.11 gives ``tb_lineno = None`` to a frame that a signal interrupted where its bytecode
+    has no line (a ``with`` block's exit, for one). pytest subtracts 1 from it, so the Ctrl-C or
+    SIGTERM report of the session, and the interrupted teardown's exit code, were lost to a
+    TypeError. Such an entry has no source line to show anyway.
+    """
+    seen: set[int] = set()
+    exc: BaseException | None = excinfo.value
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        head = exc.__traceback__
+        while head is not None and head.tb_lineno is None:
+            head = head.tb_next
+        exc.__traceback__ = head
+        _unlink_lineless(head)
+        exc = exc.__cause__ or exc.__context__
+    _unlink_lineless(excinfo.tb)  # pytest's own head entry (wrap_session) always has a line
+
+
+def _unlink_lineless(tb: TracebackType | None) -> None:
+    while tb is not None:
+        after = tb.tb_next
+        while after is not None and after.tb_lineno is None:
+            after = after.tb_next
+        tb.tb_next = after
+        tb = after
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

@@ -136,3 +136,27 @@ def test_the_html_integration_is_registered_only_when_pytest_html_is_active(
     )
     project.runpytest().assert_outcomes(passed=1)
     project.runpytest("-p", "no:html").assert_outcomes(passed=1)
+
+
+def test_an_interrupt_at_a_lineless_instruction_is_reported_as_an_interrupt(project: pytest.Pytester) -> None:
+    """CPython 3.11 gives ``tb_lineno = None`` to a frame interrupted where its bytecode has no line
+    (a ``with`` block's exit, say); pytest's own Ctrl-C report then dies with a TypeError."""
+    project.makepyfile(
+        """
+        import types
+
+        def suspended_in_a_with():
+            with open(__file__):
+                yield
+
+        def test_interrupted():
+            gen = suspended_in_a_with()
+            next(gen)
+            lineless = next(s for s, _, line in gen.gi_code.co_lines() if line is None)
+            raise KeyboardInterrupt().with_traceback(types.TracebackType(None, gen.gi_frame, lineless, -1))
+        """
+    )
+    result = project.runpytest_subprocess("-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.INTERRUPTED, result.stdout.str() + result.stderr.str()
+    result.stdout.fnmatch_lines(["*! KeyboardInterrupt !*", "*.py:11: KeyboardInterrupt"])  # the raise line
+    assert "TypeError" not in result.stdout.str() + result.stderr.str()
