@@ -21,6 +21,10 @@ def require_system(ok: bool, what: str, how: str) -> None:
     pytest.skip(message)
 
 
+#: How to get the engine's optional C reply path (``pytest_mcpswarm/load/_replies.c``).
+ACCELERATOR_HOW = "apt-get install gcc, then reinstall the project (pip install -e .)"
+
+
 def require_binary(name: str, package: str) -> str:
     path = shutil.which(name)
     require_system(path is not None, name, f"apt-get install {package}")

@@ -22,13 +22,18 @@ Hot-path layout, all of it measured (see docs/PERFORMANCE_TUNING.md):
 - a tick's due requests on one connection leave in one ``send_many`` write;
 - counters are list slots and latencies raw nanoseconds appended to one
   ``array`` per method spec; the engine folds them into histograms once a
-  second (``Engine.fold``).
+  second (``Engine.fold``);
+- with one method spec and the open model, the transports call the C build
+  of ``on_message``'s fast path (``_replies.c``) when it is there: a plain
+  success in time is validated and recorded in C, anything else comes back
+  to ``on_message``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from bisect import bisect_right
 from itertools import compress, count
@@ -45,6 +50,7 @@ from pytest_mcpswarm.transport.base import ClientTransport, SendMeta
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
+    from pytest_mcpswarm.load import _replies
     from pytest_mcpswarm.load.engine import Engine
 
 #: Engine request ids start here so they never collide with the handshake's.
@@ -72,6 +78,21 @@ class _Success(msgspec.Struct, forbid_unknown_fields=True, gc=False):
 
 _decode_success = msgspec.json.Decoder(_Success).decode
 _NotSuccess = msgspec.DecodeError  # ValidationError is one too
+
+#: The C build of ``on_message``'s fast path (``_replies.c``, built by setup.py when a C compiler is
+#: there); None without it, with ``MCPSWARM_NO_EXTENSIONS=1``, or where ``perf_counter_ns`` is not
+#: the CLOCK_MONOTONIC the C path reads (not Linux): then the Python path runs.
+SuccessPath: type[_replies.SuccessPath] | None = None
+if (
+    not os.environ.get("MCPSWARM_NO_EXTENSIONS")
+    and time.get_clock_info("perf_counter").implementation == "clock_gettime(CLOCK_MONOTONIC)"
+):
+    try:
+        from pytest_mcpswarm.load import _replies
+    except ImportError:  # pragma: no cover - a build without a C compiler
+        pass
+    else:
+        SuccessPath = _replies.SuccessPath
 
 
 class LoadConnection:
@@ -116,6 +137,11 @@ class LoadConnection:
         self._timeout_ns = engine.timeout_ns
         self._closed_loop = engine.closed_loop
         self._late_ns = engine.max_lateness_ns
+        if SuccessPath is not None and self._record is not None and not self._closed_loop:
+            # Shadows the method for the transports, which bind ``sink.on_message`` (as the WS
+            # listener shadows its own ``on_ws_frame``); anything but a plain success in time
+            # comes back to the method.
+            vars(self)["on_message"] = SuccessPath(self, self._record, self.on_message, self._timeout_ns)
 
     # -- life cycle ----------------------------------------------------------------
 

@@ -37,6 +37,7 @@ from typing import Any, Final
 import orjson
 
 from pytest_mcpswarm.errors import DriverError, UsageError
+from pytest_mcpswarm.load import connection
 from pytest_mcpswarm.load.plan import RunPlan
 from pytest_mcpswarm.load.requests import MethodSpec
 from pytest_mcpswarm.load.shapes import Stage
@@ -227,6 +228,8 @@ def spread(values: list[float]) -> tuple[float, float, float] | None:
 def run(settings: Settings, progress: Callable[[str], None]) -> Outcome:
     out = Outcome()
     placement, out.machine = cpu.prepare(out.notes)
+    # The engine's children import the same build with the same environment, so they take this path.
+    out.machine["engine_reply_path"] = "C" if connection.SuccessPath is not None else "Python"
     skip: set[str] = set()
     if not client_locust.available():
         out.notes.append(client_locust.NOT_INSTALLED)

@@ -106,7 +106,8 @@ def render(out: c.Outcome, settings: c.Settings, console: Console) -> None:
     )
     console.print(
         f"selfbench client: {settings.rounds} round(s), {settings.duration:g} s measured after "
-        f"{settings.warmup:g} s warm-up per case; {where}; figures: median (min..max)",
+        f"{settings.warmup:g} s warm-up per case; {where}; engine reply path: "
+        f"{m.get('engine_reply_path', '?')}; figures: median (min..max)",
         highlight=False,
         markup=False,
     )

@@ -170,14 +170,21 @@ async def test_refused_connections_count_one_to_one_and_recover(start: Start, sc
     assert refused > 0
     failed = result.connections["failed"]
     assert sum(result.connect_errors.values()) == failed
+    transport = {"transport:reset", "transport:refused", "transport:closed"}
     if scheme == "ws":
         assert failed == refused  # one connection per attempt: 1:1
+        assert counts["errors"] == 0  # closed model: nothing is issued before the handshake is done
     else:
         # The HTTP pool also opens connections ahead of need; one refused before it carried a
-        # request costs nothing and is rightly not a failure, so here it is "at most".
-        assert 0 < failed <= refused
-    assert set(result.connect_errors) <= {"transport:reset", "transport:refused", "transport:closed"}
-    assert counts["errors"] == counts["timeouts"] == counts["not_sent"] == 0  # closed model: none issued
+        # request costs nothing and is rightly not a failure, so here it is "at most".  And a
+        # session's first call leaves while notifications/initialized is still in flight, so it
+        # may take a second connection, which the server accepts and then resets: that call was
+        # sent and is rightly an error (CI saw 2 of them once).  Each such error costs one refusal.
+        assert failed > 0
+        assert failed + counts["errors"] <= refused
+        assert set(counts["errors_by_type"]) <= transport
+    assert set(result.connect_errors) <= transport
+    assert counts["timeouts"] == counts["not_sent"] == 0
     # Connections come back after the window: the last whole second is served again.
     rows = result.snapshot.series.rows()
     end_of_window = 2.0 - run_offset(result, stats)

@@ -1,4 +1,4 @@
-"""How one load connection classifies replies, fast path (msgspec) and general path (orjson) alike.
+"""How one load connection classifies replies, fast paths (C, msgspec) and general path (orjson) alike.
 
 Each reply is checked against the rule it must follow: an ``ok`` with its
 latency, a JSON-RPC error by code, or a ``protocol:*`` event that ends no
@@ -11,13 +11,25 @@ import time
 
 import pytest
 
+from pytest_mcpswarm.load import connection as connection_module
 from pytest_mcpswarm.load.connection import LoadConnection
 from pytest_mcpswarm.load.engine import Engine
 from pytest_mcpswarm.load.plan import RunPlan
 from pytest_mcpswarm.load.requests import MethodSpec
 from pytest_mcpswarm.load.shapes import Stage
+from tests.conftest import ACCELERATOR_HOW, require_system
 
 _MS = 1_000_000
+
+
+@pytest.fixture(autouse=True, params=["c", "python"])
+def reply_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every rule holds with the C reply path (when built) and with the Python one."""
+    if request.param == "python":
+        monkeypatch.setattr(connection_module, "SuccessPath", None)
+    elif connection_module.SuccessPath is None:
+        require_system(False, "the C accelerator (pytest_mcpswarm.load._replies)", ACCELERATOR_HOW)
+    return str(request.param)
 
 
 def _connection(*, timeout_s: float = 5.0) -> tuple[Engine, LoadConnection]:
@@ -139,3 +151,30 @@ def test_a_lost_connection_fails_what_is_in_flight_once() -> None:
     assert (outcomes.ok, outcomes.errors) == (1, 3)
     assert outcomes.errors_by_type == {"transport:closed": 3}
     assert outcomes.accounting_ok()
+
+
+def test_the_transports_get_the_c_path_when_it_is_built(reply_path: str) -> None:
+    _, conn = _connection()
+    fast = connection_module.SuccessPath
+    assert (fast is not None and isinstance(conn.on_message, fast)) == (reply_path == "c")
+
+
+def test_a_reply_later_than_the_timeout_is_a_timeout_not_a_latency() -> None:
+    engine, conn = _connection(timeout_s=0.5)
+    now = time.perf_counter_ns()
+    conn.times = [now - 600 * _MS]  # intended 0.6 s ago, in time for the lateness bound (1 s)
+    conn.pos = 0
+    conn.fire_due(now)
+    conn.on_message(_ok(conn.next_id - 1))
+    engine.fold()
+    outcomes = engine.snapshot.outcomes
+    assert (outcomes.ok, outcomes.timeouts, engine.snapshot.latency.total_count) == (0, 1, 0)
+    assert conn.in_flight() == {}
+
+
+def test_the_c_path_reads_the_engine_clock() -> None:
+    """Latency is ``now - intended``: both must come from ``time.perf_counter_ns``'s clock."""
+    replies = pytest.importorskip("pytest_mcpswarm.load._replies")
+    before = time.perf_counter_ns()
+    now = replies.now_ns()
+    assert before <= now <= time.perf_counter_ns()
