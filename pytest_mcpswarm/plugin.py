@@ -104,22 +104,23 @@ def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> N
     exc: BaseException | None = excinfo.value
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
-        head = exc.__traceback__
-        while head is not None and head.tb_lineno is None:
-            head = head.tb_next
-        exc.__traceback__ = head
-        _unlink_lineless(head)
+        exc.__traceback__ = _without_lineless(exc.__traceback__)
         exc = exc.__cause__ or exc.__context__
-    _unlink_lineless(excinfo.tb)  # pytest's own head entry (wrap_session) always has a line
+    _without_lineless(excinfo.tb)  # pytest's own head entry (wrap_session) always has a line
 
 
-def _unlink_lineless(tb: TracebackType | None) -> None:
-    while tb is not None:
-        after = tb.tb_next
+def _without_lineless(tb: TracebackType | None) -> TracebackType | None:
+    """The first entry with a line; the entries after it relinked past the ones without."""
+    while tb is not None and tb.tb_lineno is None:
+        tb = tb.tb_next
+    entry = tb
+    while entry is not None:
+        after = entry.tb_next
         while after is not None and after.tb_lineno is None:
             after = after.tb_next
-        tb.tb_next = after
-        tb = after
+        entry.tb_next = after
+        entry = after
+    return tb
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
