@@ -1,4 +1,5 @@
-"""Fuzz the engine's C reply fast path (``load/_replies.c``) against orjson, the general path's judge.
+"""Fuzz the engine's C reply fast path (``load/_replies.c``) against orjson, the general path's judge;
+and check its clock.
 
 The C path may only take a reply the general path would take the same way: whatever it accepts
 as JSON, orjson must accept, and whatever it calls a JSON-RPC success with an id, orjson must
@@ -8,6 +9,7 @@ read as exactly ``{"jsonrpc": "2.0", "id": <that int>, "result": ...}``.  It may
 
 from __future__ import annotations
 
+import time
 from types import ModuleType
 from typing import Any
 
@@ -109,3 +111,10 @@ def test_a_mutated_reply_is_judged_as_orjson_judges_it(
         else:
             raw.insert(at, byte)
     _agrees(replies, bytes(raw))
+
+
+def test_the_c_path_reads_the_engine_clock(replies: ModuleType) -> None:
+    """Latency is ``now - intended``: both must come from ``time.perf_counter_ns``'s clock."""
+    before = time.perf_counter_ns()
+    now = replies.now_ns()
+    assert before <= now <= time.perf_counter_ns()
